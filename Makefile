@@ -1,0 +1,68 @@
+# Order fulfillment on AWS SAM. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Found before PATH is changed below: the interpreter the virtualenv is made from (Python >= 3.11).
+BASE_PYTHON := $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+# Lambda runs Python 3.13; `sam build` needs a matching python3.13 on PATH. pyenv keeps one here.
+PY313_DIR := $(shell dirname "$$(command -v python3.13 2>/dev/null || echo "$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python3.13")")
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PY313_DIR):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+STACK ?= order-fulfillment-dev
+CONFIG_ENV ?= default
+SRC := functions layers/shop/shop localcloud tools tests benchmarks
+
+.PHONY: help install format lint types test check build deploy bench seed openapi clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	rm -rf $(VENV)
+	$(BASE_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(STAMP) ## Create .venv and install everything (re-run when pyproject.toml changes)
+
+format: install ## Format the code (ruff)
+	ruff format $(SRC)
+	ruff check --fix $(SRC)
+
+lint: install ## Format check and lint (ruff)
+	ruff format --check $(SRC)
+	ruff check $(SRC)
+
+types: install ## Type-check (mypy, strict)
+	mypy
+
+test: lint types ## Everything CI runs: format check, lint, types, template checks, sam build and all tests
+	@command -v python3.13 >/dev/null || { echo "python3.13 not found (sam build needs it; pyenv install 3.13)"; exit 1; }
+	python -m pytest
+
+check: test ## Same as test (the name STYLE.md uses)
+
+build: install ## sam build (arm64, Python 3.13)
+	sam build
+
+deploy: build ## sam deploy with samconfig.toml's CONFIG_ENV (default|dev|prod); first time: sam deploy --guided
+	sam deploy --config-env $(CONFIG_ENV)
+
+seed: install ## Fill the Catalog with the demo products: STACK=<stack> (or TABLE=<name>; AWS_ENDPOINT_URL for local)
+	python -m tools.seed $(if $(TABLE),--table $(TABLE),--stack $(STACK))
+
+openapi: install ## Regenerate docs/openapi.json from the code
+	python -m tools.openapi --write
+
+bench: install ## Print the benchmark figures (cold starts against a bare boto3 baseline)
+	python -m benchmarks
+
+clean: ## Remove build output and the virtualenv
+	rm -rf .aws-sam $(VENV) .mypy_cache .ruff_cache .hypothesis

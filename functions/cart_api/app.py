@@ -1,0 +1,57 @@
+"""Cart API: the signed-in customer's cart, kept as a session item that expires when left alone."""
+
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shop.adapters.catalog_table import CatalogTable
+from shop.adapters.sessions_table import SessionsTable
+from shop.domain.models import Cart, CartUpdate
+from shop.domain.ordering import utc_now
+from shop.http import problems
+from shop.http.identity import customer_caller
+from shop.http.limits import limit_body_size
+from shop.observability import logger, metrics, tracer
+from shop.settings import CartSettings, load_settings
+from shop.usecases import cart
+
+settings = load_settings(CartSettings)
+products = CatalogTable(settings.catalog_table_name)
+sessions = SessionsTable(settings.sessions_table_name)
+
+app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(max_age=600))
+problems.register(app)
+
+
+@app.get("/cart", tags=["Cart"], summary="Read my cart (extends its expiry)")
+@tracer.capture_method
+def get_cart() -> Cart:
+    caller = customer_caller(app.current_event)
+    return cart.get_cart(sessions, caller.customer_id, utc_now(), settings.cart_ttl)
+
+
+@app.put("/cart", tags=["Cart"], summary="Replace my cart's lines")
+@tracer.capture_method
+def put_cart(update: Annotated[CartUpdate, Body()]) -> Cart:
+    caller = customer_caller(app.current_event)
+    return cart.replace_cart(sessions, products, caller.customer_id, update, utc_now(), settings.cart_ttl)
+
+
+@app.delete("/cart", tags=["Cart"], summary="Empty my cart", responses={204: {"description": "Cart emptied"}})
+@tracer.capture_method
+def delete_cart() -> Response[None]:
+    caller = customer_caller(app.current_event)
+    cart.clear_cart(sessions, caller.customer_id)
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@limit_body_size
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,96 @@
+"""Orders API: place (idempotently), list, read and cancel orders."""
+
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shop.adapters.catalog_table import CatalogTable
+from shop.adapters.orders_table import OrdersTable
+from shop.adapters.sessions_table import SessionsTable
+from shop.domain.models import Order, OrderPage, PlaceOrderRequest
+from shop.domain.ordering import utc_now
+from shop.http import problems
+from shop.http.identity import customer_caller, customer_or_admin_caller
+from shop.http.limits import limit_body_size
+from shop.observability import logger, metrics, tracer
+from shop.settings import OrdersSettings, load_settings
+from shop.usecases import orders as ordering
+
+settings = load_settings(OrdersSettings)
+orders = OrdersTable(settings.orders_table_name)
+products = CatalogTable(settings.catalog_table_name)
+sessions = SessionsTable(settings.sessions_table_name)
+
+# One order per (customer, Idempotency-Key); the same key with another body is refused.
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[customerId, idempotencyKey]",
+    payload_validation_jmespath="request",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=settings.idempotency_ttl_seconds,
+)
+place_order_once = idempotent_function(
+    ordering.place_order,
+    data_keyword_argument="command",
+    persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name),
+    config=idempotency,
+    output_serializer=PydanticSerializer(model=Order),
+)
+
+app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(max_age=600, allow_headers=["Idempotency-Key"]))
+problems.register(app)
+
+OrderId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@app.post("/orders", tags=["Orders"], summary="Place an order", responses={201: {"description": "Order placed"}})
+@tracer.capture_method
+def place_order(
+    request: Annotated[PlaceOrderRequest, Body()],
+    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=64)],
+) -> Response[Order]:
+    caller = customer_caller(app.current_event)
+    command = ordering.PlaceOrder(customer_id=caller.customer_id, idempotency_key=idempotency_key, request=request)
+    order = place_order_once(command=command, orders=orders, catalog=products, sessions=sessions, clock=utc_now)
+    logger.info("order placed", extra={"order_id": order.order_id, "total_cents": order.total_cents})
+    location = f"{app.current_event.request_context.path.rstrip('/')}/{order.order_id}"
+    return Response(status_code=201, content_type="application/json", body=order, headers={"Location": location})
+
+
+@app.get("/orders", tags=["Orders"], summary="List my orders, newest first")
+@tracer.capture_method
+def list_orders(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
+) -> OrderPage:
+    return ordering.list_orders(orders, customer_caller(app.current_event), limit, next_token)
+
+
+@app.get("/orders/<order_id>", tags=["Orders"], summary="Get an order (my own, or any for admins)")
+@tracer.capture_method
+def get_order(order_id: OrderId) -> Order:
+    return ordering.get_order(orders, customer_or_admin_caller(app.current_event), order_id)
+
+
+@app.post("/orders/<order_id>/cancel", tags=["Orders"], summary="Cancel my order before it is paid")
+@tracer.capture_method
+def cancel_order(order_id: OrderId) -> Order:
+    return ordering.cancel_order(orders, customer_caller(app.current_event), order_id, utc_now)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@limit_body_size
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    return app.resolve(event, context)

@@ -1,0 +1,108 @@
+"""DynamoDB plumbing shared by the table adapters: the default client, item conversion, error translation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from shop.domain.errors import InvalidPageToken, Throttled
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+AttributeMap = dict[str, Any]
+
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "TransactionConflictException",
+    }
+)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+@cache
+def default_client() -> DynamoDBClient:
+    """One client per process, built on first use (not at import) so cold starts only pay when needed."""
+    return boto3.client("dynamodb")
+
+
+def to_attributes(item: Mapping[str, Any]) -> AttributeMap:
+    """A plain JSON-like dict to DynamoDB's typed attribute map (None values are left out)."""
+    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
+
+
+def from_attributes(attributes: Mapping[str, Any]) -> Item:
+    """DynamoDB's typed attribute map to plain Python, with whole numbers as int (not Decimal)."""
+    return {key: _plain(_deserializer.deserialize(value)) for key, value in attributes.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_plain(inner) for inner in value]
+    return value
+
+
+def encode_page_token(last_key: AttributeMap | None) -> str | None:
+    """An opaque token for the next page (DynamoDB's LastEvaluatedKey, base64url-encoded JSON)."""
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str | None, key_names: frozenset[str]) -> AttributeMap | None:
+    """The LastEvaluatedKey inside a token, or InvalidPageToken if it is not one we could have made."""
+    if token is None:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise InvalidPageToken("nextToken is not a token this API issued") from exc
+    if not isinstance(decoded, dict) or set(decoded) != key_names:
+        raise InvalidPageToken("nextToken is not a token this API issued")
+    if not all(isinstance(value, dict) and set(value) == {"S"} for value in decoded.values()):
+        raise InvalidPageToken("nextToken is not a token this API issued")
+    return decoded
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    code = error.response["Error"]["Code"]
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons", [])
+        return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
+    return False
+
+
+@contextmanager
+def translated_errors(on_condition_failed: Callable[[], Exception] | None = None) -> Iterator[None]:
+    """Turn DynamoDB's error codes into domain exceptions; anything unexpected propagates unchanged."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if on_condition_failed is not None and _is_condition_failure(exc):
+            raise on_condition_failed() from exc
+        if code in THROTTLING_CODES:
+            raise Throttled(f"DynamoDB throttled the request ({code})") from exc
+        raise

@@ -1,0 +1,153 @@
+"""The Orders table (single-table design): order items keyed by customer, so row-level security works.
+
+Keys: partition `customerId` (the user pool `sub`), sort `sk` = `ORDER#<orderId>`. Indexes: `byCreatedAt`
+(LSI, newest-first listing), `byOrderId` (GSI, look-up by id alone), `byStatus` (GSI, status + updatedAt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shop.adapters.dynamodb import (
+    decode_page_token,
+    default_client,
+    encode_page_token,
+    from_attributes,
+    to_attributes,
+    translated_errors,
+)
+from shop.domain.errors import Conflict, InvalidPageToken, InvalidTransition, NotFound
+from shop.domain.models import FailureReason, Order, OrderStatus, StatusChange
+from shop.domain.status import sources_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ORDER_PREFIX = "ORDER#"
+BY_CREATED_AT = "byCreatedAt"
+BY_ORDER_ID = "byOrderId"
+_LISTING_KEY_NAMES = frozenset({"customerId", "sk", "createdAt"})
+
+
+def order_sort_key(order_id: str) -> str:
+    return f"{ORDER_PREFIX}{order_id}"
+
+
+def _order(attributes: dict[str, Any]) -> Order:
+    return Order.model_validate(from_attributes(attributes))
+
+
+class OrderAlreadyExists(Conflict):
+    """An order with this id was written before (the same Idempotency-Key, after its record expired)."""
+
+
+class OrdersTable:
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self._client = client or default_client()
+
+    def create(self, order: Order, payment_token: str, also: Sequence[dict[str, Any]] = ()) -> None:
+        """Write a new order, atomically with the `also` operations (e.g. clearing the cart)."""
+        item = order.model_dump(mode="json") | {
+            "sk": order_sort_key(order.order_id),
+            "kind": "ORDER",
+            "paymentToken": payment_token,
+        }
+        put = {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": to_attributes(item),
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+        }
+        with translated_errors(on_condition_failed=lambda: OrderAlreadyExists(f"order {order.order_id} exists")):
+            self._client.transact_write_items(TransactItems=[put, *also])
+
+    def get(self, customer_id: str, order_id: str) -> Order | None:
+        with translated_errors():
+            response = self._client.get_item(
+                TableName=self.table_name,
+                Key={"customerId": {"S": customer_id}, "sk": {"S": order_sort_key(order_id)}},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return _order(item) if item else None
+
+    def find(self, order_id: str) -> Order | None:
+        """Any customer's order by id alone (admins and the workflow); the GSI is eventually consistent."""
+        with translated_errors():
+            response = self._client.query(
+                TableName=self.table_name,
+                IndexName=BY_ORDER_ID,
+                KeyConditionExpression="orderId = :id",
+                ExpressionAttributeValues={":id": {"S": order_id}},
+                Limit=1,
+            )
+        items = response.get("Items", [])
+        return _order(items[0]) if items else None
+
+    def list_for(self, customer_id: str, limit: int, page_token: str | None) -> tuple[list[Order], str | None]:
+        """One page of a customer's orders, newest first."""
+        start_key = decode_page_token(page_token, _LISTING_KEY_NAMES)
+        if start_key is not None and start_key["customerId"]["S"] != customer_id:
+            raise InvalidPageToken("nextToken belongs to another listing")
+        kwargs = {"ExclusiveStartKey": start_key} if start_key else {}
+        with translated_errors():
+            response = self._client.query(
+                TableName=self.table_name,
+                IndexName=BY_CREATED_AT,
+                KeyConditionExpression="customerId = :customer",
+                ExpressionAttributeValues={":customer": {"S": customer_id}},
+                ScanIndexForward=False,
+                Limit=limit,
+                **kwargs,
+            )
+        orders = [_order(item) for item in response.get("Items", [])]
+        return orders, encode_page_token(response.get("LastEvaluatedKey"))
+
+    def transition(
+        self,
+        order: Order,
+        target: OrderStatus,
+        at: datetime,
+        reason: FailureReason | None = None,
+    ) -> Order:
+        """Move `order` to `target`, conditional on its stored status still allowing it."""
+        sources = sorted(sources_of(target, reason))
+        if not sources:
+            raise InvalidTransition(order.order_id, order.status, target)
+        placeholders = {f":from{i}": {"S": status.value} for i, status in enumerate(sources)}
+        change = StatusChange(status=target, at=at).model_dump(mode="json")
+        values: dict[str, Any] = {
+            ":target": {"S": target.value},
+            ":at": {"S": at.isoformat()},
+            ":change": {"L": [to_attributes({"change": change})["change"]]},
+            **placeholders,
+        }
+        update = "SET #status = :target, updatedAt = :at, history = list_append(history, :change)"
+        if reason is not None:
+            update += ", failureReason = :reason"
+            values[":reason"] = {"S": reason.value}
+        try:
+            with translated_errors(on_condition_failed=_StatusMoved):
+                response = self._client.update_item(
+                    TableName=self.table_name,
+                    Key={"customerId": {"S": order.customer_id}, "sk": {"S": order_sort_key(order.order_id)}},
+                    UpdateExpression=update,
+                    ConditionExpression=f"attribute_exists(sk) AND #status IN ({', '.join(placeholders)})",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+        except _StatusMoved:
+            current = self.get(order.customer_id, order.order_id)
+            if current is None:
+                raise NotFound("order", order.order_id) from None
+            raise InvalidTransition(order.order_id, current.status, target) from None
+        return _order(response["Attributes"])
+
+
+class _StatusMoved(Exception):
+    """Internal signal: the stored status no longer allows the transition."""

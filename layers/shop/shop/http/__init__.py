@@ -1,0 +1,1 @@
+"""HTTP edge of the API functions: who is calling, request limits, and exceptions as problem details."""

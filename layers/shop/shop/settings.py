@@ -1,0 +1,53 @@
+"""Typed configuration read from the function's environment once per cold start.
+
+Each function declares the variables it needs as a model; a missing or malformed one stops the cold start
+with an error that names it, instead of running with a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+
+class EnvSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class CatalogSettings(EnvSettings):
+    catalog_table_name: str = Field(alias="CATALOG_TABLE_NAME", min_length=3)
+
+
+class CartSettings(CatalogSettings):
+    sessions_table_name: str = Field(alias="SESSIONS_TABLE_NAME", min_length=3)
+    cart_ttl_seconds: int = Field(alias="CART_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
+
+    @property
+    def cart_ttl(self) -> timedelta:
+        return timedelta(seconds=self.cart_ttl_seconds)
+
+
+class OrdersSettings(CartSettings):
+    orders_table_name: str = Field(alias="ORDERS_TABLE_NAME", min_length=3)
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
+    idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment does not match what its code needs."""
+
+
+S = TypeVar("S", bound=EnvSettings)
+
+
+def load_settings(model: type[S], environ: Mapping[str, str] | None = None) -> S:
+    try:
+        return model.model_validate(dict(os.environ if environ is None else environ))
+    except ValidationError as exc:
+        problems = ", ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"{model.__name__} cannot start: {problems}") from exc

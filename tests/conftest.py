@@ -1,0 +1,37 @@
+"""Root fixtures. The environment is set here, before any handler is imported: Powertools and the
+handlers read it at import time, exactly as a Lambda cold start would."""
+
+from __future__ import annotations
+
+import os
+
+# Fake credentials and region, and the variables template.yaml gives the functions (names are local).
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "OrderFulfillment",
+        "POWERTOOLS_SERVICE_NAME": "tests",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "SAM_CLI_TELEMETRY": "0",
+    }
+)
+for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(name, None)
+
+from tests.support.cloud import TABLE_ENV, TABLE_NAMES  # noqa: E402  (environment first)
+
+os.environ.update({env: TABLE_NAMES[logical_id] for logical_id, env in TABLE_ENV.items()})
+os.environ.update({"CART_TTL_SECONDS": "1800", "IDEMPOTENCY_TTL_SECONDS": "86400", "CUSTOMERS_GROUP": "customers"})
+
+# Powertools' Tracer opens the X-Ray daemon's UDP socket when first built (no traffic while tracing is
+# disabled). Build it now, before pytest-socket blocks socket creation for the tests themselves.
+import shop.observability  # noqa: E402, F401
+
+pytest_plugins = ["tests.support.fixtures"]
