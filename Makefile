@@ -7,8 +7,10 @@ SHELL := /bin/bash
 BASE_PYTHON := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
-# Lambda runs Python 3.13; `sam build` needs a matching python3.13 on PATH. pyenv keeps one here.
-PY313_DIR := $(shell dirname "$$(command -v python3.13 2>/dev/null || echo "$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python3.13")")
+# Lambda runs Python 3.13; `sam build` needs a matching python3.13 on PATH. A pyenv shim named python3.13 may
+# exist without running, so take the first candidate that really is 3.13 (pyenv keeps one in its versions).
+PY313 := $(firstword $(foreach candidate,$(shell command -v python3.13 2>/dev/null) $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13),$(shell "$(candidate)" -c 'import sys; print("$(candidate)") if sys.version_info[:2] == (3, 13) else None' 2>/dev/null)))
+PY313_DIR := $(if $(PY313),$(dir $(PY313)),/python3.13-not-found)
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PY313_DIR):$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -24,10 +26,10 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
-	rm -rf $(VENV)
-	$(BASE_PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/python || $(BASE_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-*
 	touch $@
 
 install: $(STAMP) ## Create .venv and install everything (re-run when pyproject.toml changes)
@@ -40,11 +42,12 @@ lint: install ## Format check and lint (ruff)
 	ruff format --check $(SRC)
 	ruff check $(SRC)
 
-types: install ## Type-check (mypy, strict)
+types: install ## Type-check (mypy, strict): the packages, then each function's handler on its own
 	mypy
+	for handler in functions/*/app.py; do MYPYPATH=layers/shop mypy --strict "$$handler"; done
 
 test: lint types ## Everything CI runs: format check, lint, types, template checks, sam build and all tests
-	@command -v python3.13 >/dev/null || { echo "python3.13 not found (sam build needs it; pyenv install 3.13)"; exit 1; }
+	@test -n "$(PY313)" || { echo "no working python3.13 found (sam build needs it: pyenv install 3.13)"; exit 1; }
 	python -m pytest
 
 check: test ## Same as test (the name STYLE.md uses)

@@ -23,6 +23,7 @@ PLACEHOLDER_BUCKET = "local-code"
 _CODE_PROPERTIES = {
     "AWS::Serverless::Function": "CodeUri",
     "AWS::Serverless::LayerVersion": "ContentUri",
+    "AWS::Serverless::StateMachine": "DefinitionUri",
 }
 
 
@@ -35,7 +36,8 @@ class Stack:
     code_paths: dict[str, Path] = field(default_factory=dict)
 
     def resource(self, logical_id: str) -> dict[str, Any]:
-        return self.cloudformation["Resources"][logical_id]
+        resources: dict[str, dict[str, Any]] = self.cloudformation["Resources"]
+        return resources[logical_id]
 
     def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {
@@ -53,7 +55,8 @@ class _NoManagedPolicies:
 
 
 def read_sam(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml_parse(path.read_text())
+    sam: dict[str, Any] = yaml_parse(path.read_text())
+    return sam
 
 
 def to_cloudformation(sam: dict[str, Any], parameters: dict[str, str] | None = None, base: Path = ROOT) -> Stack:
@@ -66,7 +69,7 @@ def to_cloudformation(sam: dict[str, Any], parameters: dict[str, str] | None = N
         if isinstance(uri, str) and not uri.startswith("s3://"):
             code_paths[logical_id] = (base / uri).resolve()
             resource["Properties"][prop] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}"
-    cloudformation = transform(local, parameters or {}, _NoManagedPolicies())
+    cloudformation: dict[str, Any] = transform(local, parameters or {}, _NoManagedPolicies())
     # The transform renames layers (their logical id gains a hash); map code paths to the new ids too.
     for logical_id, resource in cloudformation["Resources"].items():
         content = resource.get("Properties", {}).get("Content", {})

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+from hypothesis import settings
+
 # Fake credentials and region, and the variables template.yaml gives the functions (names are local).
 os.environ.update(
     {
@@ -28,10 +30,28 @@ for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 from tests.support.cloud import TABLE_ENV, TABLE_NAMES  # noqa: E402  (environment first)
 
 os.environ.update({env: TABLE_NAMES[logical_id] for logical_id, env in TABLE_ENV.items()})
-os.environ.update({"CART_TTL_SECONDS": "1800", "IDEMPOTENCY_TTL_SECONDS": "86400", "CUSTOMERS_GROUP": "customers"})
+os.environ.update(
+    {
+        "CART_TTL_SECONDS": "1800",
+        "IDEMPOTENCY_TTL_SECONDS": "86400",
+        "CUSTOMERS_GROUP": "customers",
+        # The workflow's functions: names of the resources tests/support/workflow.py creates in moto.
+        "APPROVAL_THRESHOLD_CENTS": "50000",
+        "APPROVAL_TIMEOUT_SECONDS": "3600",
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:test-order",
+        "NOTIFICATIONS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:test-notifications",
+        "REPORTS_BUCKET_NAME": "test-reports",
+        "ORDER_SLA_HOURS": "48",
+        "SENDER_EMAIL": "",
+    }
+)
 
 # Powertools' Tracer opens the X-Ray daemon's UDP socket when first built (no traffic while tracing is
 # disabled). Build it now, before pytest-socket blocks socket creation for the tests themselves.
 import shop.observability  # noqa: E402, F401
+
+# Property tests are about correctness, not speed: no per-example deadline on a noisy 2-core machine.
+settings.register_profile("repo", deadline=None, max_examples=100)
+settings.load_profile("repo")
 
 pytest_plugins = ["tests.support.fixtures"]

@@ -1,6 +1,5 @@
 """Public catalog API: health check and product browsing (no sign-in needed)."""
 
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
@@ -11,7 +10,7 @@ from pydantic import BaseModel
 
 from shop.adapters.catalog_table import CatalogTable
 from shop.domain.models import Product, ProductId, ProductPage
-from shop.http import problems
+from shop.http import docs, problems
 from shop.http.limits import limit_body_size
 from shop.observability import logger, metrics, tracer
 from shop.settings import CatalogSettings, load_settings
@@ -28,13 +27,18 @@ class Health(BaseModel):
     status: str = "ok"
 
 
-@app.get("/health", tags=["Operations"], summary="Liveness check")
+@app.get("/health", tags=["Operations"], summary="Liveness check", responses=docs.responses(200, "Alive", Health))
 def health() -> Health:
     return Health()
 
 
-@app.get("/products", tags=["Catalog"], summary="List products")
-@tracer.capture_method
+@app.get(
+    "/products",
+    tags=["Catalog"],
+    summary="List products",
+    cache_control="public, max-age=60",
+    responses=docs.responses(200, "One page of products", ProductPage, 400),
+)
 def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
@@ -42,9 +46,14 @@ def list_products(
     return catalog.list_products(products, limit, next_token)
 
 
-@app.get("/products/<product_id>", tags=["Catalog"], summary="Get one product")
-@tracer.capture_method
-def get_product(product_id: Annotated[ProductId, Path()]) -> Product:
+@app.get(
+    "/products/<productId>",
+    tags=["Catalog"],
+    summary="Get one product",
+    cache_control="public, max-age=60",
+    responses=docs.responses(200, "The product", Product, 404),
+)
+def get_product(product_id: Annotated[ProductId, Path(alias="productId")]) -> Product:
     return catalog.get_product(products, product_id)
 
 

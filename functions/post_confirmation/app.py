@@ -1,6 +1,5 @@
 """Cognito post-confirmation trigger: every confirmed sign-up becomes a member of the customers group."""
 
-
 import os
 from functools import cache
 from typing import TYPE_CHECKING, Any

@@ -14,7 +14,6 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
-
 class EnvSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -36,6 +35,62 @@ class OrdersSettings(CartSettings):
     orders_table_name: str = Field(alias="ORDERS_TABLE_NAME", min_length=3)
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
     idempotency_ttl_seconds: int = Field(alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+
+
+class OrderTaskSettings(EnvSettings):
+    """Workflow tasks that work on the order alone (payment, approval, final status)."""
+
+    orders_table_name: str = Field(alias="ORDERS_TABLE_NAME", min_length=3)
+
+
+class StockTaskSettings(OrderTaskSettings):
+    """Workflow tasks that also read or move stock in the Catalog."""
+
+    catalog_table_name: str = Field(alias="CATALOG_TABLE_NAME", min_length=3)
+
+
+class ValidationSettings(StockTaskSettings):
+    approval_threshold_cents: int = Field(alias="APPROVAL_THRESHOLD_CENTS", ge=0)
+
+
+class ApprovalSettings(OrderTaskSettings):
+    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", ge=60)
+
+    @property
+    def approval_timeout(self) -> timedelta:
+        return timedelta(seconds=self.approval_timeout_seconds)
+
+
+class OrderEventsSettings(EnvSettings):
+    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", min_length=20)
+    notifications_topic_arn: str = Field(alias="NOTIFICATIONS_TOPIC_ARN", min_length=20)
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
+
+
+class CallbackSettings(EnvSettings):
+    """Functions that only answer waiting workflow tasks (the warehouse, its DLQ handler)."""
+
+
+class CartEventsSettings(EnvSettings):
+    notifications_topic_arn: str = Field(alias="NOTIFICATIONS_TOPIC_ARN", min_length=20)
+
+
+class ApprovalsApiSettings(EnvSettings):
+    orders_table_name: str = Field(alias="ORDERS_TABLE_NAME", min_length=3)
+
+
+class CarrierApiSettings(EnvSettings):
+    orders_table_name: str = Field(alias="ORDERS_TABLE_NAME", min_length=3)
+
+
+class ReportSettings(EnvSettings):
+    orders_table_name: str = Field(alias="ORDERS_TABLE_NAME", min_length=3)
+    reports_bucket_name: str = Field(alias="REPORTS_BUCKET_NAME", min_length=3)
+    order_sla_hours: int = Field(alias="ORDER_SLA_HOURS", ge=1)
+
+
+class NotificationSettings(EnvSettings):
+    sender_email: str = Field(alias="SENDER_EMAIL", default="")
 
 
 class ConfigurationError(RuntimeError):

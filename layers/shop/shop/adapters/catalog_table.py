@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shop.adapters.dynamodb import (
     decode_page_token,
@@ -43,7 +43,7 @@ class CatalogTable:
 
     def get_many(self, product_ids: Iterable[str]) -> dict[str, Product]:
         """The products among `product_ids` that exist, keyed by id (at most 100 ids, one BatchGetItem)."""
-        pending: list[dict] = [{"productId": {"S": pid}} for pid in dict.fromkeys(product_ids)]
+        pending: list[dict[str, Any]] = [{"productId": {"S": pid}} for pid in dict.fromkeys(product_ids)]
         found: dict[str, Product] = {}
         while pending:
             with translated_errors():
@@ -60,20 +60,22 @@ class CatalogTable:
                 product = Product.model_validate(from_attributes(item))
                 found[product.product_id] = product
             # DynamoDB may hand back part of a batch under load; ask again for the rest.
-            pending = response.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
+            unprocessed = response.get("UnprocessedKeys", {}).get(self.table_name)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
         return found
 
     def page(self, limit: int, page_token: str | None) -> tuple[list[Product], str | None]:
         start_key = decode_page_token(page_token, _KEY_NAMES)
-        kwargs = {"ExclusiveStartKey": start_key} if start_key else {}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Limit": limit,
+            "ProjectionExpression": _PRODUCT_FIELDS,
+            "ExpressionAttributeNames": _NAMES,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
         with translated_errors():
-            response = self._client.scan(
-                TableName=self.table_name,
-                Limit=limit,
-                ProjectionExpression=_PRODUCT_FIELDS,
-                ExpressionAttributeNames=_NAMES,
-                **kwargs,
-            )
+            response = self._client.scan(**request)
         products = [Product.model_validate(from_attributes(item)) for item in response.get("Items", [])]
         return products, encode_page_token(response.get("LastEvaluatedKey"))
 

@@ -84,6 +84,14 @@ def decode_page_token(token: str | None, key_names: frozenset[str]) -> Attribute
     return decoded
 
 
+def cancellation_codes(error: ClientError) -> list[str]:
+    """Per-item codes of a cancelled transaction ("" where that item was fine); [] for any other error."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return []
+    reasons = error.response.get("CancellationReasons", [])
+    return ["" if reason.get("Code") in (None, "None") else str(reason["Code"]) for reason in reasons]
+
+
 def _is_condition_failure(error: ClientError) -> bool:
     code = error.response["Error"]["Code"]
     if code == "ConditionalCheckFailedException":

@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from shop.adapters.dynamodb import (
+    cancellation_codes,
     decode_page_token,
     default_client,
     encode_page_token,
@@ -19,15 +22,17 @@ from shop.adapters.dynamodb import (
     translated_errors,
 )
 from shop.domain.errors import Conflict, InvalidPageToken, InvalidTransition, NotFound
-from shop.domain.models import FailureReason, Order, OrderStatus, StatusChange
+from shop.domain.models import FailureReason, Order, OrderStatus, StatusChange, iso
 from shop.domain.status import sources_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 ORDER_PREFIX = "ORDER#"
 BY_CREATED_AT = "byCreatedAt"
 BY_ORDER_ID = "byOrderId"
+BY_STATUS = "byStatus"
 _LISTING_KEY_NAMES = frozenset({"customerId", "sk", "createdAt"})
 
 
@@ -43,27 +48,46 @@ class OrderAlreadyExists(Conflict):
     """An order with this id was written before (the same Idempotency-Key, after its record expired)."""
 
 
+class CartChanged(Conflict):
+    """The cart an order was made from changed, or was ordered, while the order was being placed."""
+
+
 class OrdersTable:
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self._client = client or default_client()
 
-    def create(self, order: Order, payment_token: str, also: Sequence[dict[str, Any]] = ()) -> None:
-        """Write a new order, atomically with the `also` operations (e.g. clearing the cart)."""
+    def create(
+        self,
+        order: Order,
+        payment_token: str,
+        also: Sequence[TransactWriteItemTypeDef] = (),
+        customer_email: str | None = None,
+    ) -> None:
+        """Write a new order, atomically with the `also` operations (e.g. clearing the cart it came from)."""
         item = order.model_dump(mode="json") | {
             "sk": order_sort_key(order.order_id),
             "kind": "ORDER",
             "paymentToken": payment_token,
+            "customerEmail": customer_email,
         }
-        put = {
+        put: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self.table_name,
                 "Item": to_attributes(item),
                 "ConditionExpression": "attribute_not_exists(sk)",
             }
         }
-        with translated_errors(on_condition_failed=lambda: OrderAlreadyExists(f"order {order.order_id} exists")):
-            self._client.transact_write_items(TransactItems=[put, *also])
+        try:
+            with translated_errors():
+                self._client.transact_write_items(TransactItems=[put, *also])
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise OrderAlreadyExists(f"order {order.order_id} exists") from exc
+            if "ConditionalCheckFailed" in codes:
+                raise CartChanged("the cart changed while the order was being placed; read it and try again") from exc
+            raise
 
     def get(self, customer_id: str, order_id: str) -> Order | None:
         with translated_errors():
@@ -93,19 +117,56 @@ class OrdersTable:
         start_key = decode_page_token(page_token, _LISTING_KEY_NAMES)
         if start_key is not None and start_key["customerId"]["S"] != customer_id:
             raise InvalidPageToken("nextToken belongs to another listing")
-        kwargs = {"ExclusiveStartKey": start_key} if start_key else {}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_CREATED_AT,
+            "KeyConditionExpression": "customerId = :customer",
+            "ExpressionAttributeValues": {":customer": {"S": customer_id}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        with translated_errors():
+            response = self._client.query(**request)
+        orders = [_order(item) for item in response.get("Items", [])]
+        return orders, encode_page_token(response.get("LastEvaluatedKey"))
+
+    def with_status(self, status: OrderStatus, limit: int = 100) -> list[Order]:
+        """Orders currently in `status`, least recently updated first (the byStatus index)."""
         with translated_errors():
             response = self._client.query(
                 TableName=self.table_name,
-                IndexName=BY_CREATED_AT,
-                KeyConditionExpression="customerId = :customer",
-                ExpressionAttributeValues={":customer": {"S": customer_id}},
-                ScanIndexForward=False,
+                IndexName=BY_STATUS,
+                KeyConditionExpression="#status = :status",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":status": {"S": status.value}},
                 Limit=limit,
-                **kwargs,
             )
-        orders = [_order(item) for item in response.get("Items", [])]
-        return orders, encode_page_token(response.get("LastEvaluatedKey"))
+        return [_order(item) for item in response.get("Items", [])]
+
+    def updated_between(self, status: OrderStatus, start: datetime, end: datetime) -> list[Order]:
+        """Every order in `status` whose last change falls in [start, end) (all pages of the byStatus index)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_STATUS,
+            "KeyConditionExpression": "#status = :status AND updatedAt BETWEEN :start AND :end",
+            "FilterExpression": "updatedAt < :end",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":status": {"S": status.value},
+                ":start": {"S": iso(start)},
+                ":end": {"S": iso(end)},
+            },
+        }
+        found: list[Order] = []
+        while True:
+            with translated_errors():
+                response = self._client.query(**request)
+            found.extend(_order(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def transition(
         self,
@@ -113,6 +174,8 @@ class OrdersTable:
         target: OrderStatus,
         at: datetime,
         reason: FailureReason | None = None,
+        *,
+        tracking_number: str | None = None,
     ) -> Order:
         """Move `order` to `target`, conditional on its stored status still allowing it."""
         sources = sorted(sources_of(target, reason))
@@ -122,7 +185,7 @@ class OrdersTable:
         change = StatusChange(status=target, at=at).model_dump(mode="json")
         values: dict[str, Any] = {
             ":target": {"S": target.value},
-            ":at": {"S": at.isoformat()},
+            ":at": {"S": iso(at)},
             ":change": {"L": [to_attributes({"change": change})["change"]]},
             **placeholders,
         }
@@ -130,6 +193,9 @@ class OrdersTable:
         if reason is not None:
             update += ", failureReason = :reason"
             values[":reason"] = {"S": reason.value}
+        if tracking_number is not None:
+            update += ", trackingNumber = :tracking"
+            values[":tracking"] = {"S": tracking_number}
         try:
             with translated_errors(on_condition_failed=_StatusMoved):
                 response = self._client.update_item(

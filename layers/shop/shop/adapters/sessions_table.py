@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shop.adapters.dynamodb import default_client, from_attributes, to_attributes, translated_errors
-from shop.domain.models import Cart, CartLine
+from shop.domain.models import Cart, CartLine, iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 CART_PREFIX = "CART#"
 
@@ -75,7 +76,7 @@ class SessionsTable:
             "kind": "CART",
             "customerId": customer_id,
             "items": [line.model_dump(mode="json") for line in lines],
-            "updatedAt": now.isoformat(),
+            "updatedAt": iso(now),
             "expiresAt": _epoch(expires_at),
         }
         with translated_errors():
@@ -86,9 +87,18 @@ class SessionsTable:
         with translated_errors():
             self._client.delete_item(TableName=self.table_name, Key=self._key(customer_id))
 
-    def delete_cart_operation(self, customer_id: str) -> dict[str, Any]:
-        """The cart deletion as one item of a TransactWriteItems call (placing an order clears the cart)."""
-        return {"Delete": {"TableName": self.table_name, "Key": self._key(customer_id)}}
+    def delete_cart_operation(self, customer_id: str, seen: Cart) -> TransactWriteItemTypeDef:
+        """Delete the cart that was read (`seen`), as one item of a TransactWriteItems call: placing an order
+        clears the cart it was made from, and fails if the cart changed (or was ordered) meanwhile."""
+        expires = _epoch(seen.expires_at) if seen.expires_at else 0
+        return {
+            "Delete": {
+                "TableName": self.table_name,
+                "Key": self._key(customer_id),
+                "ConditionExpression": "expiresAt = :seen",
+                "ExpressionAttributeValues": {":seen": {"N": str(expires)}},
+            }
+        }
 
 
 class _NoLiveCart(Exception):

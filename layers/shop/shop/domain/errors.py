@@ -59,3 +59,15 @@ class InvalidPageToken(DomainError):
 
 class Throttled(DomainError):
     """The data store asked us to slow down; the caller may retry later."""
+
+
+class OutOfStock(Conflict):
+    """Not enough units of some products to reserve an order's lines."""
+
+    def __init__(self, product_ids: Sequence[str]) -> None:
+        super().__init__(f"not enough stock of {', '.join(product_ids)}")
+        self.product_ids = tuple(product_ids)
+
+
+class OrderNoLongerPending(Conflict):
+    """The order left the status a workflow step expected (typically: the customer cancelled it)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -26,12 +26,19 @@ ProductId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z
 Quantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 Cents = Annotated[int, Field(ge=0)]
 Currency = Literal["USD"]
+
+
+def iso(moment: datetime) -> str:
+    """A timestamp as stored and sent: UTC, ISO 8601, milliseconds, a Z (so text order is time order)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 # Timestamps are UTC and travel as ISO 8601 with milliseconds and a Z, e.g. 2026-11-25T09:30:00.123Z.
 Timestamp = Annotated[
     AwareDatetime,
     AfterValidator(lambda moment: moment.astimezone(UTC)),
     PlainSerializer(
-        lambda moment: moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        iso,
         return_type=str,
         when_used="json",
     ),
@@ -85,7 +92,7 @@ class Product(ShopModel):
     product_id: ProductId
     name: str = Field(min_length=1, max_length=200)
     price_cents: Cents
-    currency: Currency = CURRENCY
+    currency: Currency = "USD"
     available: int = Field(ge=0, description="Units in stock that are not reserved by an order")
 
 
@@ -148,7 +155,7 @@ class Order(ShopModel):
     failure_reason: FailureReason | None = None
     items: list[OrderLine]
     total_cents: Cents
-    currency: Currency = CURRENCY
+    currency: Currency = "USD"
     shipping_address: ShippingAddress
     tracking_number: str | None = None
     created_at: Timestamp
@@ -170,6 +177,7 @@ class Caller(ShopModel):
 
     customer_id: str = Field(min_length=1)
     groups: frozenset[str] = frozenset()
+    email: str | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -35,9 +35,7 @@ FAILURES_FROM: Mapping[OrderStatus, frozenset[FailureReason]] = MappingProxyType
 TERMINAL: frozenset[OrderStatus] = frozenset(status for status, nexts in TRANSITIONS.items() if not nexts)
 
 # A customer may cancel only before any money has been taken.
-CANCELLABLE: frozenset[OrderStatus] = frozenset(
-    status for status, nexts in TRANSITIONS.items() if S.CANCELLED in nexts
-)
+CANCELLABLE: frozenset[OrderStatus] = frozenset(status for status, nexts in TRANSITIONS.items() if S.CANCELLED in nexts)
 
 
 def can_transition(current: OrderStatus, target: OrderStatus, reason: FailureReason | None = None) -> bool:

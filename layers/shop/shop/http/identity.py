@@ -30,7 +30,11 @@ def caller_from_claims(claims: dict[str, Any] | None) -> Caller:
     if not claims or claims.get("token_use", "id") != "id":
         raise UnauthorizedError("a valid ID token is required")
     try:
-        return Caller(customer_id=claims.get("sub", ""), groups=parse_groups(claims.get("cognito:groups")))
+        return Caller(
+            customer_id=claims.get("sub", ""),
+            groups=parse_groups(claims.get("cognito:groups")),
+            email=claims.get("email"),
+        )
     except ValidationError as exc:
         raise UnauthorizedError("a valid ID token is required") from exc
 
@@ -63,3 +67,11 @@ def customer_or_admin_caller(event: Any) -> Caller:
     if not (caller.is_customer or caller.is_admin):
         raise ForbiddenError("this action is for customers and admins")
     return caller
+
+
+def carrier_caller(event: Any) -> str:
+    """A partner carrier: API Gateway matched its API key. Returns the key's id (for the logs)."""
+    key_id = getattr(event.request_context.identity, "api_key_id", None)
+    if not key_id:
+        raise ForbiddenError("an API key is required")
+    return str(key_id)

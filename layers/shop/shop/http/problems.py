@@ -72,7 +72,7 @@ def problem(
     kind: str | None = None,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response:
+) -> Response[str]:
     return Response(
         status_code=status.value,
         content_type=PROBLEM_JSON,
@@ -82,14 +82,16 @@ def problem(
 
 
 def _field_errors(errors: list[dict[str, Any]]) -> list[FieldError]:
-    return [FieldError(location=list(error.get("loc", ())), message=str(error.get("msg", "invalid"))) for error in errors]
+    return [
+        FieldError(location=list(error.get("loc", ())), message=str(error.get("msg", "invalid"))) for error in errors
+    ]
 
 
 def register(app: ApiGatewayResolver) -> None:
     """Install the problem-details handlers on a resolver."""
 
     @app.exception_handler(RequestValidationError)
-    def _invalid_request(exc: RequestValidationError) -> Response:
+    def _invalid_request(exc: RequestValidationError) -> Response[str]:
         errors = exc.errors()
         if any(error.get("type") == "json_invalid" for error in errors):
             return problem(HTTPStatus.BAD_REQUEST, "the request body is not valid JSON", kind="malformed-json")
@@ -101,20 +103,20 @@ def register(app: ApiGatewayResolver) -> None:
         )
 
     @app.exception_handler(InvalidRequest)
-    def _business_rule(exc: InvalidRequest) -> Response:
+    def _business_rule(exc: InvalidRequest) -> Response[str]:
         errors = [FieldError(location=list(p.location), message=p.message) for p in exc.problems]
         return problem(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), kind="validation", errors=errors)
 
     @app.exception_handler(InvalidPageToken)
-    def _bad_token(exc: InvalidPageToken) -> Response:
+    def _bad_token(exc: InvalidPageToken) -> Response[str]:
         return problem(HTTPStatus.BAD_REQUEST, str(exc), kind="invalid-page-token")
 
     @app.exception_handler(NotFound)
-    def _not_found(exc: NotFound) -> Response:
+    def _not_found(exc: NotFound) -> Response[str]:
         return problem(HTTPStatus.NOT_FOUND, str(exc), kind="not-found")
 
     @app.exception_handler(IdempotencyValidationError)
-    def _key_reused(exc: IdempotencyValidationError) -> Response:
+    def _key_reused(exc: IdempotencyValidationError) -> Response[str]:
         return problem(
             HTTPStatus.CONFLICT,
             "this Idempotency-Key was already used with a different request body",
@@ -122,7 +124,7 @@ def register(app: ApiGatewayResolver) -> None:
         )
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
+    def _in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[str]:
         return problem(
             HTTPStatus.CONFLICT,
             "a request with this Idempotency-Key is still being processed; retry shortly",
@@ -131,23 +133,23 @@ def register(app: ApiGatewayResolver) -> None:
         )
 
     @app.exception_handler(Conflict)
-    def _conflict(exc: Conflict) -> Response:
+    def _conflict(exc: Conflict) -> Response[str]:
         return problem(HTTPStatus.CONFLICT, str(exc), kind="conflict")
 
     @app.exception_handler(Throttled)
-    def _throttled(exc: Throttled) -> Response:
+    def _throttled(exc: Throttled) -> Response[str]:
         return problem(HTTPStatus.TOO_MANY_REQUESTS, "the service is busy; retry shortly", headers={"Retry-After": "1"})
 
     @app.exception_handler(ServiceError)
-    def _http_error(exc: ServiceError) -> Response:
-        return problem(HTTPStatus(exc.status_code), exc.msg)
+    def _http_error(exc: ServiceError) -> Response[str]:
+        return problem(HTTPStatus(exc.status_code), str(exc.msg))
 
     @app.not_found
-    def _no_route(exc: Exception) -> Response:
+    def _no_route(exc: Exception) -> Response[str]:
         return problem(HTTPStatus.NOT_FOUND, "no such resource", kind="not-found")
 
     @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    def _unexpected(exc: Exception) -> Response[str]:
         # Internals stay in the log; the caller only learns that it was our fault.
         logger.exception("unhandled error")
         return problem(HTTPStatus.INTERNAL_SERVER_ERROR, "an internal error occurred")

@@ -20,6 +20,7 @@ def get_cart(sessions: SessionsTable, customer_id: str, now: datetime, ttl: time
 def replace_cart(
     sessions: SessionsTable,
     catalog: CatalogTable,
+    *,
     customer_id: str,
     update: CartUpdate,
     now: datetime,
@@ -29,7 +30,7 @@ def replace_cart(
     if not update.items:
         sessions.delete_cart(customer_id)
         return EMPTY_CART
-    check_lines(update.items, catalog.get_many(line.product_id for line in update.items))
+    check_lines(update.items, catalog.get_many(line.product_id for line in update.items), at=("body", "items"))
     return sessions.save_cart(customer_id, list(update.items), now, now + ttl)
 
 

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from shop.adapters.approvals_table import AlreadyDecided, ApprovalsTable
 from shop.adapters.catalog_table import CatalogTable
 from shop.adapters.orders_table import OrdersTable
 from shop.adapters.sessions_table import SessionsTable
+from shop.adapters.workflow import OrderWorkflow
+from shop.domain.approval import ApprovalState
 from shop.domain.errors import FieldProblem, InvalidRequest, InvalidTransition, NotFound
 from shop.domain.models import Caller, Order, OrderPage, OrderStatus, PlaceOrderRequest, ShopModel
 from shop.domain.ordering import Clock, new_order
 from shop.domain.pricing import price_lines
 from shop.domain.status import can_transition
+from shop.usecases.fulfillment import ORDER_CANCELLED
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class PlaceOrder(ShopModel):
@@ -22,6 +30,7 @@ class PlaceOrder(ShopModel):
     customer_id: str
     idempotency_key: str = Field(min_length=1, max_length=64)
     request: PlaceOrderRequest
+    customer_email: str | None = None
 
 
 def place_order(
@@ -38,7 +47,9 @@ def place_order(
     """
     now = clock()
     request = command.request
-    also: list[dict[str, Any]] = []
+    also: list[TransactWriteItemTypeDef] = []
+    # Where the lines came from, so that a refused line is named where the caller can fix it.
+    source: tuple[str, ...] = ("body", "items")
     if request.items is not None:
         lines = list(request.items)
     else:
@@ -46,8 +57,9 @@ def place_order(
         if cart is None or not cart.items:
             raise InvalidRequest([FieldProblem(("body", "items"), "no items given and the cart is empty")])
         lines = list(cart.items)
-        also.append(sessions.delete_cart_operation(command.customer_id))
-    priced = price_lines(lines, catalog.get_many(line.product_id for line in lines))
+        source = ("cart", "items")
+        also.append(sessions.delete_cart_operation(command.customer_id, cart))
+    priced = price_lines(lines, catalog.get_many(line.product_id for line in lines), at=source)
     order = new_order(
         customer_id=command.customer_id,
         idempotency_key=command.idempotency_key,
@@ -55,7 +67,7 @@ def place_order(
         shipping_address=request.shipping_address,
         now=now,
     )
-    orders.create(order, request.payment_token, also)
+    orders.create(order, request.payment_token, also, customer_email=command.customer_email)
     return order
 
 
@@ -72,11 +84,30 @@ def get_order(orders: OrdersTable, caller: Caller, order_id: str) -> Order:
     return order
 
 
-def cancel_order(orders: OrdersTable, caller: Caller, order_id: str, clock: Clock) -> Order:
-    """Cancel the caller's own order, which is possible only before payment."""
+def cancel_order(
+    orders: OrdersTable,
+    approvals: ApprovalsTable,
+    workflow: OrderWorkflow,
+    *,
+    caller: Caller,
+    order_id: str,
+    clock: Clock,
+) -> Order:
+    """Cancel the caller's own order, which is possible only before payment.
+
+    An order waiting for an approver also has a waiting workflow task: it is failed with OrderCancelled, so
+    the workflow releases the stock and ends instead of waiting for a decision that will never come.
+    """
     order = orders.get(caller.customer_id, order_id)
     if order is None:
         raise NotFound("order", order_id)
     if not can_transition(order.status, OrderStatus.CANCELLED):
         raise InvalidTransition(order.order_id, order.status, OrderStatus.CANCELLED)
-    return orders.transition(order, OrderStatus.CANCELLED, clock())
+    now = clock()
+    cancelled = orders.transition(order, OrderStatus.CANCELLED, now)
+    if order.status is OrderStatus.AWAITING_APPROVAL:
+        # Closed already (the approval timed out as the customer cancelled): nothing waits any more.
+        with suppress(NotFound, AlreadyDecided):
+            token = approvals.close(order, ApprovalState.WITHDRAWN, now)
+            workflow.fail(token, ORDER_CANCELLED, "cancelled by the customer")
+    return cancelled

@@ -1,0 +1,47 @@
+"""OpenAPI descriptions shared by the API functions: the ID-token security scheme and problem responses.
+
+Only documentation: what the routes really do is decided by the resolver, identity and problems modules.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+from shop.http.problems import PROBLEM_JSON, Problem
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "CognitoIdToken": APIKey(
+        name="Authorization",
+        in_=APIKeyIn.header,
+        description="The Cognito ID token, bare or prefixed with 'Bearer '",
+    ),
+    "CarrierApiKey": APIKey(
+        name="x-api-key",
+        in_=APIKeyIn.header,
+        description="A partner carrier's API key (its usage plan throttles it)",
+    ),
+}
+ID_TOKEN: list[dict[str, list[str]]] = [{"CognitoIdToken": []}]
+API_KEY: list[dict[str, list[str]]] = [{"CarrierApiKey": []}]
+
+
+def responses(
+    status: int,
+    description: str,
+    model: type | None,
+    *errors: int,
+) -> dict[int, Any]:
+    """The success response and the problem responses a route can give (500 always, 422 when validated)."""
+    success: dict[str, Any] = {"description": description}
+    if model is not None:
+        success["content"] = {"application/json": {"model": model}}
+    documented: dict[int, Any] = {status: success}
+    for code in sorted({*errors, 422, 500}):
+        documented[code] = {
+            "description": HTTPStatus(code).phrase,
+            "content": {PROBLEM_JSON: {"model": Problem}},
+        }
+    return documented

@@ -1,0 +1,562 @@
+"""Checks on the transformed (CloudFormation) template. Each takes the template as a dict and returns the
+problems it finds as sentences, so a test can assert there are none, and another can feed it a broken copy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+Template = Mapping[str, Any]
+
+# Services that hold or move the shop's data: a wildcard grant on any of them is a data leak waiting to happen.
+DATA_SERVICES = frozenset(
+    {
+        "dynamodb",
+        "s3",
+        "sqs",
+        "sns",
+        "kms",
+        "states",
+        "events",
+        "scheduler",
+        "kinesis",
+        "firehose",
+        "secretsmanager",
+        "ssm",
+        "rds-data",
+    }
+)
+# Data-service actions that IAM only ever grants on "*" (they have no resource type to scope them to).
+ACTIONS_WITHOUT_RESOURCES = frozenset(
+    {
+        "dynamodb:liststreams",
+        "dynamodb:listtables",
+        "kinesis:liststreams",
+        "sqs:listqueues",
+        "ssm:describeparameters",
+        # Answering a task token that a service-integration task issued (.waitForTaskToken): IAM cannot scope
+        # these to a state machine, the token itself is the capability.
+        "states:sendtasksuccess",
+        "states:sendtaskfailure",
+        "states:sendtaskheartbeat",
+    }
+)
+# AWS managed policies a role may carry, each with why it is acceptable. Anything else fails the check until it
+# is read and added here. Note that SAM attaches AWSLambdaDynamoDBExecutionRole, AWSLambdaSQSQueueExecutionRole
+# or AWSLambdaKinesisExecutionRole to a function with a stream or queue event: those grant their reads on "*".
+ACCEPTED_MANAGED_POLICIES = {
+    "service-role/AWSLambdaBasicExecutionRole": "CloudWatch Logs only (SAM's default for every function)",
+    "AWSXrayWriteOnlyAccess": "X-Ray trace upload only (SAM adds it for Tracing: Active)",
+    "service-role/AmazonAPIGatewayPushToCloudWatchLogs": "CloudWatch Logs only (API Gateway's account role)",
+}
+
+# Routes anyone may call without signing in: the health check and browsing the catalog.
+PUBLIC_ROUTES = frozenset({("/health", "get"), ("/products", "get"), ("/products/{productId}", "get")})
+# Routes for partner systems: no Cognito token, but an API key (with its usage plan) instead.
+API_KEY_ROUTES = frozenset({("/carrier/deliveries", "post")})
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "x-amazon-apigateway-any-method"})
+
+# The identity pool's authenticated role may only read, by key, partitions named by the caller's principal tag.
+# Scan is not among them: dynamodb:LeadingKeys is absent from a Scan, and ForAllValues on an absent key is true.
+CUSTOMER_KEY = "customerId"
+ROW_LEVEL_READS = frozenset({"dynamodb:getitem", "dynamodb:batchgetitem", "dynamodb:query"})
+_PRINCIPAL_TAG = re.compile(r"^\$\{aws:PrincipalTag/([\w.:-]+)\}$")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading CloudFormation values
+# ---------------------------------------------------------------------------------------------------------------
+def resources(template: Template, resource_type: str | None = None) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = template.get("Resources", {})
+    return {lid: res for lid, res in found.items() if resource_type is None or res.get("Type") == resource_type}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def alternatives(value: Any) -> Iterator[Any]:
+    """Every value an expression can take across its conditions (both branches of each Fn::If); no AWS::NoValue."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, when_true, when_false = value["Fn::If"]
+        yield from alternatives(when_true)
+        yield from alternatives(when_false)
+    elif value != {"Ref": "AWS::NoValue"}:
+        yield value
+
+
+def as_text(value: Any) -> str | None:
+    """A string, or the template text of Fn::Sub / Fn::Join with references written as ${Name}; None otherwise."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    (function, argument), *_ = value.items()
+    text: str | None = None
+    if function == "Fn::Sub" and isinstance(argument, str):
+        text = argument
+    elif function == "Fn::Sub":
+        text, variables = argument
+        for name, variable in variables.items():
+            text = text.replace(f"${{{name}}}", as_text(variable) or f"${{{name}}}")
+    elif function == "Ref":
+        text = f"${{{argument}}}"
+    elif function == "Fn::GetAtt":
+        text = "${" + ".".join(as_list(argument)) + "}"
+    elif function == "Fn::Join":
+        separator, parts = argument
+        texts = [as_text(part) for part in parts]
+        text = None if None in texts else separator.join(str(part) for part in texts)
+    return text
+
+
+def mentions(value: Any, logical_id: str) -> bool:
+    """Whether an expression refers to a resource (Ref, GetAtt or inside a Sub)."""
+    if isinstance(value, dict):
+        if value.get("Ref") == logical_id:
+            return True
+        get_att = value.get("Fn::GetAtt")
+        if get_att is not None and as_list(get_att)[0].split(".")[0] == logical_id:
+            return True
+        return any(mentions(item, logical_id) for item in value.values())
+    if isinstance(value, list):
+        return any(mentions(item, logical_id) for item in value)
+    if isinstance(value, str):
+        return f"${{{logical_id}}}" in value or f"${{{logical_id}." in value
+    return False
+
+
+def evaluate(expression: Any, parameters: Mapping[str, str], template: Template) -> Any:
+    """The value of a condition, rule or parameter expression for the given parameter values (a small subset of
+    the intrinsic functions: Ref, Condition, Fn::Equals/Not/And/Or)."""
+    if not isinstance(expression, dict) or len(expression) != 1:
+        return expression
+    (function, argument), *_ = expression.items()
+    if function == "Ref":
+        return parameters.get(argument, str(template["Parameters"][argument].get("Default")))
+    if function == "Condition":
+        return evaluate(template["Conditions"][argument], parameters, template)
+    values = [evaluate(item, parameters, template) for item in argument]
+    operators = {
+        "Fn::Equals": lambda: str(values[0]) == str(values[1]),
+        "Fn::Not": lambda: not values[0],
+        "Fn::And": lambda: all(values),
+        "Fn::Or": lambda: any(values),
+    }
+    if function not in operators:
+        raise ValueError(f"cannot evaluate {function}")
+    return operators[function]()
+
+
+def resolve(value: Any, parameters: Mapping[str, str], template: Template) -> Any:
+    """A property's value for the given parameters: Fn::If chosen by its condition, None for AWS::NoValue."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        condition, when_true, when_false = value["Fn::If"]
+        chosen = when_true if evaluate({"Condition": condition}, parameters, template) else when_false
+        return resolve(chosen, parameters, template)
+    return None if value == {"Ref": "AWS::NoValue"} else value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IAM
+# ---------------------------------------------------------------------------------------------------------------
+def policy_documents(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, policy document) for every inline policy of every role and every IAM policy resource."""
+    for logical_id, resource in resources(template).items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policies in alternatives(properties.get("Policies", [])):
+                for policy in as_list(policies):
+                    for chosen in alternatives(policy):
+                        yield f"{logical_id}/{chosen.get('PolicyName')}", chosen["PolicyDocument"]
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            yield logical_id, properties["PolicyDocument"]
+
+
+def statements(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    for statement in as_list(document.get("Statement", [])):
+        yield from alternatives(statement)
+
+
+def _is_wildcard_resource(resource: Any) -> bool:
+    text = as_text(resource)
+    if text is None:
+        return False  # a Ref or GetAtt names one resource
+    if text == "*":
+        return True
+    parts = re.sub(r"\$\{[^}]*\}", "{ref}", text).split(":", 5)  # ${AWS::Partition} holds colons
+    if len(parts) < 6:
+        return False
+    service, resource_part = parts[2], parts[5]
+    if service == "s3":
+        return resource_part in {"*", "*/*"}
+    # "table/*", "stateMachine:*", "key/*": every resource of the type
+    return resource_part == "*" or re.fullmatch(r"[A-Za-z-]+[/:]\*", resource_part) is not None
+
+
+def _statement_problems(where: str, statement: Mapping[str, Any]) -> list[str]:
+    if statement.get("Effect") != "Allow":
+        return []
+    problems = [
+        f"{where}: Allow with {negated} grants everything not listed"
+        for negated in ("NotAction", "NotResource")
+        if negated in statement
+    ]
+    actions = [str(action).lower() for action in as_list(statement.get("Action", []))]
+    data_actions = [a for a in actions if a == "*" or a.split(":", 1)[0] in DATA_SERVICES]
+    problems += [
+        f"{where}: grants every action ({action})"
+        for action in data_actions
+        if action == "*" or action.split(":", 1)[1] == "*"
+    ]
+    scoped = [a for a in data_actions if a not in ACTIONS_WITHOUT_RESOURCES]
+    wildcards = [r for r in as_list(statement.get("Resource", [])) if _is_wildcard_resource(r)]
+    if scoped and wildcards:
+        problems.append(f"{where}: grants {', '.join(scoped)} on every resource ({as_text(wildcards[0])})")
+    return problems
+
+
+def _managed_policy_problems(template: Template) -> list[str]:
+    problems = []
+    for logical_id, role in resources(template, "AWS::IAM::Role").items():
+        for arns in alternatives(role.get("Properties", {}).get("ManagedPolicyArns", [])):
+            for arn in as_list(arns):
+                text = as_text(arn) or ""
+                if ":iam::aws:policy/" not in text:
+                    continue  # a customer managed policy of this template, checked as a policy document
+                name = text.split(":iam::aws:policy/", 1)[1]
+                if name not in ACCEPTED_MANAGED_POLICIES:
+                    problems.append(f"{logical_id}: AWS managed policy {name} is not among the accepted ones")
+    return problems
+
+
+def wildcard_grants(template: Template) -> list[str]:
+    """Allow statements that grant a data service's every action, or any of its actions on every resource, and
+    AWS managed policies not known to stay clear of data services."""
+    problems = [
+        problem
+        for where, document in policy_documents(template)
+        for statement in statements(document)
+        for problem in _statement_problems(where, statement)
+    ]
+    return problems + _managed_policy_problems(template)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DynamoDB
+# ---------------------------------------------------------------------------------------------------------------
+# Tables whose items expire, and the attribute holding the expiry (Powertools idempotency uses "expiration").
+TTL_ATTRIBUTES = {"SessionsTable": "expiresAt", "IdempotencyTable": "expiration"}
+STREAMS = {"OrdersTable": "NEW_AND_OLD_IMAGES"}
+
+
+def table_problems(template: Template) -> list[str]:
+    problems = []
+    tables = resources(template, "AWS::DynamoDB::Table")
+    for logical_id, table in tables.items():
+        properties = table.get("Properties", {})
+        pitr = properties.get("PointInTimeRecoverySpecification", {})
+        if pitr.get("PointInTimeRecoveryEnabled") is not True:
+            problems.append(f"{logical_id}: point-in-time recovery is not enabled")
+    for logical_id, attribute in TTL_ATTRIBUTES.items():
+        ttl = tables.get(logical_id, {}).get("Properties", {}).get("TimeToLiveSpecification", {})
+        if ttl != {"AttributeName": attribute, "Enabled": True}:
+            problems.append(f"{logical_id}: TTL must be enabled on {attribute}, found {ttl or 'none'}")
+    for logical_id, view_type in STREAMS.items():
+        stream = tables.get(logical_id, {}).get("Properties", {}).get("StreamSpecification", {})
+        if stream.get("StreamViewType") != view_type:
+            problems.append(f"{logical_id}: stream must be {view_type}, found {stream or 'none'}")
+    return problems
+
+
+def _partition_key(schema: list[dict[str, str]]) -> str | None:
+    return next((key["AttributeName"] for key in schema if key["KeyType"] == "HASH"), None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# API
+# ---------------------------------------------------------------------------------------------------------------
+def _cognito_schemes(body: Mapping[str, Any], template: Template) -> set[str]:
+    schemes = body.get("components", {}).get("securitySchemes") or body.get("securityDefinitions") or {}
+    pools = resources(template, "AWS::Cognito::UserPool")
+    names = set()
+    for name, scheme in schemes.items():
+        authorizer = scheme.get("x-amazon-apigateway-authorizer", {})
+        providers = authorizer.get("providerARNs", [])
+        if (
+            authorizer.get("type") == "cognito_user_pools"
+            and providers
+            and all(any(mentions(arn, pool) for pool in pools) for arn in providers)
+        ):
+            names.add(name)
+    return names
+
+
+def api_auth_problems(template: Template) -> list[str]:
+    """Every method needs a Cognito user pool token, except the public routes and CORS preflights (which a
+    browser sends without credentials); public routes must not ask for one."""
+    problems = []
+    rest_apis = resources(template, "AWS::ApiGateway::RestApi")
+    apis = {logical_id: api for logical_id, api in rest_apis.items() if "Body" in api["Properties"]}
+    if not apis:
+        problems.append("no REST API with an OpenAPI body")
+    for api_id, api in apis.items():
+        body = api["Properties"]["Body"]
+        cognito = _cognito_schemes(body, template)
+        if not cognito:
+            problems.append(f"{api_id}: no Cognito user pool authorizer")
+        for path, operations in body.get("paths", {}).items():
+            for method, operation in operations.items():
+                if method not in HTTP_METHODS:
+                    continue
+                security = operation.get("security", body.get("security", []))
+                signed_in = any(name in cognito for requirement in security for name in requirement)
+                route = f"{method.upper()} {path}"
+                keyed = any("api_key" in requirement for requirement in security)
+                if (path, method) in API_KEY_ROUTES:
+                    if signed_in or not keyed:
+                        problems.append(f"{api_id}: {route} must take an API key and no Cognito token")
+                elif method == "options" or (path, method) in PUBLIC_ROUTES:
+                    if signed_in:
+                        problems.append(f"{api_id}: {route} is public but asks for a Cognito token")
+                elif not signed_in:
+                    problems.append(f"{api_id}: {route} does not require a Cognito token")
+    return problems
+
+
+def _depends_on(template: Template, logical_id: str) -> set[str]:
+    """Every resource a resource waits for, directly or through others (DependsOn and references)."""
+    everything = resources(template)
+    seen: set[str] = set()
+    pending = [logical_id]
+    while pending:
+        resource = everything[pending.pop()]
+        direct = set(as_list(resource.get("DependsOn", [])))
+        direct |= {other for other in everything if other not in seen and mentions(resource.get("Properties"), other)}
+        for other in direct - seen:
+            seen.add(other)
+            pending.append(other)
+    return seen
+
+
+def api_logging_order_problems(template: Template) -> list[str]:
+    """A stage that logs must wait for the account's CloudWatch role (AWS::ApiGateway::Account): API Gateway
+    rejects execution and access logging until it is set, so a first deploy in a fresh region would race."""
+    accounts = set(resources(template, "AWS::ApiGateway::Account"))
+    problems = []
+    for stage_id, stage in resources(template, "AWS::ApiGateway::Stage").items():
+        properties = stage["Properties"]
+        logs = "AccessLogSetting" in properties or any(
+            setting.get("LoggingLevel", "OFF") != "OFF" for setting in properties.get("MethodSettings", [])
+        )
+        if logs and not accounts & _depends_on(template, stage_id):
+            problems.append(f"{stage_id}: logs, but is not ordered after the API Gateway account's CloudWatch role")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Identity pool: row-level security
+# ---------------------------------------------------------------------------------------------------------------
+def identity_pool_problems(template: Template) -> list[str]:
+    """The authenticated role reads only the caller's own Orders partition, keyed by a principal tag mapped from
+    the user pool token's sub (the identity id would not match the table's keys)."""
+    attachments = resources(template, "AWS::Cognito::IdentityPoolRoleAttachment")
+    if not attachments:
+        return ["no identity pool role attachment"]
+    roles = resources(template, "AWS::IAM::Role")
+    problems = []
+    for attachment_id, attachment in attachments.items():
+        properties = attachment["Properties"]
+        pool = properties["IdentityPoolId"].get("Ref")
+        role_arn = properties.get("Roles", {}).get("authenticated")
+        role_id = str(as_list(role_arn.get("Fn::GetAtt", [None]))[0]) if isinstance(role_arn, dict) else ""
+        if role_id not in roles:
+            problems.append(f"{attachment_id}: the authenticated role is not a role of this template")
+            continue
+        problems += _trust_problems(role_id, roles[role_id], pool)
+        row_level, tags = _row_level_problems(role_id, roles[role_id], template)
+        problems += row_level + _principal_tag_problems(template, pool, tags)
+    return problems
+
+
+def _row_level_problems(role_id: str, role: dict[str, Any], template: Template) -> tuple[list[str], set[str]]:
+    """Problems with the role's DynamoDB statements, and the principal tags their LeadingKeys conditions use."""
+    problems = []
+    tags: set[str] = set()
+    reads = 0
+    for where, document in policy_documents({"Resources": {role_id: role}}):
+        for statement in statements(document):
+            actions = {str(action).lower() for action in as_list(statement.get("Action", []))}
+            if statement.get("Effect") != "Allow" or not any(a.startswith("dynamodb:") for a in actions):
+                continue
+            reads += 1
+            if not actions <= ROW_LEVEL_READS:
+                extra = ", ".join(sorted(actions - ROW_LEVEL_READS))
+                problems.append(f"{where}: {extra} is not limited by dynamodb:LeadingKeys")
+            leading = statement.get("Condition", {}).get("ForAllValues:StringEquals", {})
+            keys = as_list(leading.get("dynamodb:LeadingKeys", []))
+            matches = [_PRINCIPAL_TAG.match(str(key)) for key in keys]
+            if not keys or not all(matches):
+                problems.append(f"{where}: no ForAllValues:StringEquals dynamodb:LeadingKeys on a principal tag")
+            tags |= {match.group(1) for match in matches if match}
+            problems += [f"{where}: {p}" for p in _customer_keyed(statement.get("Resource", []), template)]
+    if not reads:
+        problems.append(f"{role_id}: grants no DynamoDB reads")
+    return problems, tags
+
+
+def _trust_problems(role_id: str, role: Mapping[str, Any], pool: str | None) -> list[str]:
+    for statement in statements(role["Properties"]["AssumeRolePolicyDocument"]):
+        if statement.get("Principal", {}).get("Federated") != "cognito-identity.amazonaws.com":
+            continue
+        actions = set(as_list(statement.get("Action", [])))
+        condition = statement.get("Condition", {})
+        problems = []
+        # Principal tags reach the session only if the role may be tagged.
+        if not {"sts:AssumeRoleWithWebIdentity", "sts:TagSession"} <= actions:
+            problems.append(f"{role_id}: trust policy must allow sts:AssumeRoleWithWebIdentity and sts:TagSession")
+        if condition.get("StringEquals", {}).get("cognito-identity.amazonaws.com:aud") != {"Ref": pool}:
+            problems.append(f"{role_id}: trust policy is not limited to this identity pool")
+        amr = condition.get("ForAnyValue:StringLike", {}).get("cognito-identity.amazonaws.com:amr")
+        if amr != "authenticated":
+            problems.append(f"{role_id}: trust policy is not limited to authenticated identities")
+        return problems
+    return [f"{role_id}: not assumable by the Cognito identity pool"]
+
+
+def _customer_keyed(resource_list: Any, template: Template) -> list[str]:
+    """Every table or index a row-level statement names must be partitioned by the customer id."""
+    tables = resources(template, "AWS::DynamoDB::Table")
+    problems = []
+    for resource in as_list(resource_list):
+        text = as_text(resource) or ""
+        match = re.fullmatch(r"\$\{(\w+)\.Arn\}(?:/index/([\w.-]+))?", text)
+        if not match or match.group(1) not in tables:
+            problems.append(f"{text or resource} is not a table (or index) of this template")
+            continue
+        properties = tables[match.group(1)]["Properties"]
+        schema = properties["KeySchema"]
+        if match.group(2):
+            indexes = properties.get("LocalSecondaryIndexes", []) + properties.get("GlobalSecondaryIndexes", [])
+            index = next((i for i in indexes if i["IndexName"] == match.group(2)), None)
+            schema = index["KeySchema"] if index else []
+        if _partition_key(schema) != CUSTOMER_KEY:
+            problems.append(f"{text} is not partitioned by {CUSTOMER_KEY}, so LeadingKeys does not isolate customers")
+    return problems
+
+
+def _principal_tag_problems(template: Template, pool: str | None, tags: set[str]) -> list[str]:
+    mapped: dict[str, str] = {}
+    for principal_tag in resources(template, "AWS::Cognito::IdentityPoolPrincipalTag").values():
+        properties = principal_tag["Properties"]
+        if properties["IdentityPoolId"] == {"Ref": pool}:
+            mapped.update(properties.get("PrincipalTags", {}))
+    unmapped = sorted(tag for tag in tags if mapped.get(tag) != "sub")
+    return [f"principal tag {tag} is not mapped from the token's sub" for tag in unmapped]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lambda
+# ---------------------------------------------------------------------------------------------------------------
+RUNTIME = "python3.13"
+ARCHITECTURES = ["arm64"]
+
+
+def _retention_days(value: Any, template: Template) -> list[Any]:
+    """Every value RetentionInDays can take (a Fn::FindInMap keyed by a parameter: one per mapping entry)."""
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        mapping, _, key = value["Fn::FindInMap"]
+        return [entry.get(key) for entry in template["Mappings"][mapping].values()]
+    return list(alternatives(value))
+
+
+def function_problems(template: Template) -> list[str]:
+    """Every function: the runtime and architecture the layer is built for, active tracing, and a log group of
+    its own with a retention (otherwise Lambda creates one that keeps logs forever)."""
+    problems = []
+    log_groups = resources(template, "AWS::Logs::LogGroup")
+    for logical_id, function in resources(template, "AWS::Lambda::Function").items():
+        properties = function["Properties"]
+        if properties.get("Runtime") != RUNTIME:
+            problems.append(f"{logical_id}: runtime {properties.get('Runtime')}, not {RUNTIME}")
+        if properties.get("Architectures") != ARCHITECTURES:
+            problems.append(f"{logical_id}: architectures {properties.get('Architectures')}, not {ARCHITECTURES}")
+        if properties.get("TracingConfig", {}).get("Mode") != "Active":
+            problems.append(f"{logical_id}: tracing is not Active")
+        configured = properties.get("LoggingConfig", {}).get("LogGroup")
+        own = [
+            group
+            for group_id, group in log_groups.items()
+            if as_text(group["Properties"].get("LogGroupName")) == f"/aws/lambda/${{{logical_id}}}"
+            or (configured is not None and mentions(configured, group_id))
+        ]
+        if not own:
+            problems.append(f"{logical_id}: no log group of its own")
+        for group in own:
+            days = _retention_days(group["Properties"].get("RetentionInDays"), template)
+            if not days or not all(isinstance(day, int) and day > 0 for day in days):
+                problems.append(f"{logical_id}: log group retention is not set ({days})")
+    return problems
+
+
+def _is_table_variable(name: str) -> bool:
+    return name.endswith(("_TABLE", "_TABLE_NAME"))
+
+
+def table_variable_problems(template: Template) -> list[str]:
+    """A variable naming a table refers to a table of this template, and the function's role mentions it."""
+    tables = set(resources(template, "AWS::DynamoDB::Table"))
+    roles = resources(template, "AWS::IAM::Role")
+    problems = []
+    for logical_id, function in resources(template, "AWS::Lambda::Function").items():
+        properties = function["Properties"]
+        variables = properties.get("Environment", {}).get("Variables", {})
+        role_id = as_list(properties.get("Role", {}).get("Fn::GetAtt", [None]))[0]
+        role = roles.get(str(role_id), {})
+        for name, value in variables.items():
+            if not _is_table_variable(name):
+                continue
+            table = value.get("Ref") if isinstance(value, dict) else None
+            if table not in tables:
+                problems.append(f"{logical_id}: {name}={value!r} is not a table of this template")
+            elif not mentions(role.get("Properties", {}).get("Policies", []), table):
+                problems.append(f"{logical_id}: {name} names {table}, which its role grants nothing on")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SnapStart and provisioned concurrency
+# ---------------------------------------------------------------------------------------------------------------
+def rule_accepts(template: Template, parameters: Mapping[str, str]) -> bool:
+    """Whether CloudFormation would accept these parameter values under the template's Rules."""
+    for rule in template.get("Rules", {}).values():
+        condition = rule.get("RuleCondition")
+        if condition is not None and not evaluate(condition, parameters, template):
+            continue
+        if not all(evaluate(assertion["Assert"], parameters, template) for assertion in rule["Assertions"]):
+            return False
+    return True
+
+
+def warm_start_problems(template: Template, parameters: Mapping[str, str]) -> list[str]:
+    """With these parameters, each function has SnapStart exactly when EnableSnapStart is "true", its alias has
+    provisioned concurrency exactly when EnableProvisionedConcurrency is "true", and never both."""
+    snap_start = evaluate({"Ref": "EnableSnapStart"}, parameters, template) == "true"
+    provisioned = evaluate({"Ref": "EnableProvisionedConcurrency"}, parameters, template) == "true"
+    aliases = resources(template, "AWS::Lambda::Alias")
+    problems = []
+    for logical_id, function in resources(template, "AWS::Lambda::Function").items():
+        has_snap_start = resolve(function["Properties"].get("SnapStart"), parameters, template) is not None
+        own_aliases = [a for a in aliases.values() if a["Properties"].get("FunctionName") == {"Ref": logical_id}]
+        has_provisioned = any(
+            resolve(alias["Properties"].get("ProvisionedConcurrencyConfig"), parameters, template) is not None
+            for alias in own_aliases
+        )
+        if has_snap_start != snap_start:
+            problems.append(f"{logical_id}: SnapStart is {'on' if has_snap_start else 'off'}")
+        if has_provisioned != provisioned:
+            problems.append(f"{logical_id}: provisioned concurrency is {'on' if has_provisioned else 'off'}")
+        if has_snap_start and has_provisioned:
+            problems.append(f"{logical_id}: SnapStart and provisioned concurrency on one version")
+    return problems
