@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # Found before PATH is changed below: the interpreter the virtualenv is made from (Python >= 3.11).
 BASE_PYTHON := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml package-lock.json | md5sum | cut -c1-12)
 # Lambda runs Python 3.13; `sam build` needs a matching python3.13 on PATH. A pyenv shim named python3.13 may
 # exist without running, so take the first candidate that really is 3.13 (pyenv keeps one in its versions).
 PY313 := $(firstword $(foreach candidate,$(shell command -v python3.13 2>/dev/null) $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13),$(shell "$(candidate)" -c 'import sys; print("$(candidate)") if sys.version_info[:2] == (3, 13) else None' 2>/dev/null)))
@@ -25,10 +25,11 @@ SRC := functions layers/shop/shop localcloud tools tests benchmarks
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package-lock.json
 	test -x $(VENV)/bin/python || $(BASE_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	npm ci --no-audit --no-fund --loglevel=error
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -68,4 +69,4 @@ bench: install ## Print the benchmark figures (cold starts against a bare boto3 
 	python -m benchmarks
 
 clean: ## Remove build output and the virtualenv
-	rm -rf .aws-sam $(VENV) .mypy_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam $(VENV) node_modules .mypy_cache .ruff_cache .hypothesis

@@ -30,7 +30,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     topic.publish(
         NotificationType.CART_ABANDONED,
         old["customerId"],
-        {"lines": len(lines), "units": units, "items": lines},
+        {"lines": len(lines), "units": units, "items": lines, "customerEmail": old.get("customerEmail")},
     )
     metrics.add_metric(name="AbandonedCarts", unit="Count", value=1)
     logger.info("cart abandoned", extra={"customer_id": old["customerId"], "lines": len(lines)})

@@ -49,7 +49,13 @@ def get_cart() -> Cart:
 def put_cart(update: Annotated[CartUpdate, Body()]) -> Cart:
     caller = customer_caller(app.current_event)
     return cart.replace_cart(
-        sessions, products, customer_id=caller.customer_id, update=update, now=utc_now(), ttl=settings.cart_ttl
+        sessions,
+        products,
+        customer_id=caller.customer_id,
+        update=update,
+        now=utc_now(),
+        ttl=settings.cart_ttl,
+        customer_email=caller.email,
     )
 
 

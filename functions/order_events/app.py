@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shop.adapters.dynamodb import from_attributes
+from shop.adapters.dynamodb import default_client, from_attributes
 from shop.adapters.notifications import NotificationsTopic
 from shop.adapters.workflow import OrderWorkflow
 from shop.observability import logger, tracer
@@ -39,7 +39,9 @@ def _handle_change(*, change: dict[str, Any]) -> list[str]:
 handle_change = idempotent_function(
     _handle_change,
     data_keyword_argument="change",
-    persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name),
+    persistence_store=DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table_name, boto3_client=default_client()
+    ),
     config=idempotency,
 )
 

@@ -3,5 +3,6 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
-tracer = Tracer()
+# Only AWS SDK calls become trace segments; patching every supported library imports them all at cold start.
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()

@@ -7,7 +7,7 @@ Keys: partition `customerId` (the user pool `sub`), sort `sk` = `ORDER#<orderId>
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -132,33 +132,38 @@ class OrdersTable:
         orders = [_order(item) for item in response.get("Items", [])]
         return orders, encode_page_token(response.get("LastEvaluatedKey"))
 
-    def with_status(self, status: OrderStatus, limit: int = 100) -> list[Order]:
-        """Orders currently in `status`, least recently updated first (the byStatus index)."""
-        with translated_errors():
-            response = self._client.query(
-                TableName=self.table_name,
-                IndexName=BY_STATUS,
-                KeyConditionExpression="#status = :status",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":status": {"S": status.value}},
-                Limit=limit,
-            )
-        return [_order(item) for item in response.get("Items", [])]
+    def with_status(self, status: OrderStatus) -> list[Order]:
+        """Every order currently in `status`, least recently updated first (all pages of the byStatus index)."""
+        return self._query_all(
+            {
+                "TableName": self.table_name,
+                "IndexName": BY_STATUS,
+                "KeyConditionExpression": "#status = :status",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":status": {"S": status.value}},
+            }
+        )
 
     def updated_between(self, status: OrderStatus, start: datetime, end: datetime) -> list[Order]:
         """Every order in `status` whose last change falls in [start, end) (all pages of the byStatus index)."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": BY_STATUS,
-            "KeyConditionExpression": "#status = :status AND updatedAt BETWEEN :start AND :end",
-            "FilterExpression": "updatedAt < :end",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":status": {"S": status.value},
-                ":start": {"S": iso(start)},
-                ":end": {"S": iso(end)},
-            },
-        }
+        # BETWEEN is inclusive and a key may not be filtered on: stop one millisecond (the stored precision)
+        # before `end`. Fixed-width UTC timestamps sort as text in time order.
+        last = end - timedelta(milliseconds=1)
+        return self._query_all(
+            {
+                "TableName": self.table_name,
+                "IndexName": BY_STATUS,
+                "KeyConditionExpression": "#status = :status AND updatedAt BETWEEN :start AND :last",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":status": {"S": status.value},
+                    ":start": {"S": iso(start)},
+                    ":last": {"S": iso(last)},
+                },
+            }
+        )
+
+    def _query_all(self, request: dict[str, Any]) -> list[Order]:
         found: list[Order] = []
         while True:
             with translated_errors():

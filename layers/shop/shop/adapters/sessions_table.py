@@ -70,11 +70,20 @@ class SessionsTable:
             return None
         return _cart(item)
 
-    def save_cart(self, customer_id: str, lines: list[CartLine], now: datetime, expires_at: datetime) -> Cart:
+    def save_cart(
+        self,
+        customer_id: str,
+        lines: list[CartLine],
+        now: datetime,
+        expires_at: datetime,
+        customer_email: str | None = None,
+    ) -> Cart:
         item = {
             "sessionId": cart_session_id(customer_id),
             "kind": "CART",
             "customerId": customer_id,
+            # Kept so that an abandoned-cart reminder can reach the customer after the session expired.
+            "customerEmail": customer_email,
             "items": [line.model_dump(mode="json") for line in lines],
             "updatedAt": iso(now),
             "expiresAt": _epoch(expires_at),

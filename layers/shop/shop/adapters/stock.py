@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shop.adapters.dynamodb import THROTTLING_CODES, default_client
+from shop.adapters.dynamodb import THROTTLING_CODES, cancellation_codes, default_client
 from shop.adapters.orders_table import order_sort_key
 from shop.domain.errors import OrderNoLongerPending, OutOfStock, Throttled
 from shop.domain.models import Order, OrderStatus
@@ -51,7 +51,7 @@ class StockLedger:
         try:
             self._transact([marker, *moves])
         except ClientError as exc:
-            reasons = _cancellation_codes(exc)
+            reasons = cancellation_codes(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 current = self._stock_state(order)
                 if current is not None:
@@ -84,7 +84,7 @@ class StockLedger:
         try:
             self._transact([marker, *moves])
         except ClientError as exc:
-            reasons = _cancellation_codes(exc)
+            reasons = cancellation_codes(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return False
             raise
@@ -132,11 +132,3 @@ class StockLedger:
         )
         state = response.get("Item", {}).get("stockState", {}).get("S")
         return str(state) if state else None
-
-
-def _cancellation_codes(exc: ClientError) -> list[str]:
-    """Per-item codes of a cancelled transaction ("" where that item was fine); [] for other errors."""
-    if exc.response["Error"]["Code"] != "TransactionCanceledException":
-        return []
-    reasons = exc.response.get("CancellationReasons", [])
-    return [reason.get("Code", "") if reason.get("Code") != "None" else "" for reason in reasons]

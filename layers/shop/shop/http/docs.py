@@ -8,21 +8,23 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-
 from shop.http.problems import PROBLEM_JSON, Problem
 
+# Plain OpenAPI dicts rather than Powertools' pydantic models: importing those models costs every API
+# function ~50 ms of cold start (measured with `make bench`), and the generated document is identical.
 SECURITY_SCHEMES: dict[str, Any] = {
-    "CognitoIdToken": APIKey(
-        name="Authorization",
-        in_=APIKeyIn.header,
-        description="The Cognito ID token, bare or prefixed with 'Bearer '",
-    ),
-    "CarrierApiKey": APIKey(
-        name="x-api-key",
-        in_=APIKeyIn.header,
-        description="A partner carrier's API key (its usage plan throttles it)",
-    ),
+    "CognitoIdToken": {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "The Cognito ID token, bare or prefixed with 'Bearer '",
+    },
+    "CarrierApiKey": {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+        "description": "A partner carrier's API key (its usage plan throttles it)",
+    },
 }
 ID_TOKEN: list[dict[str, list[str]]] = [{"CognitoIdToken": []}]
 API_KEY: list[dict[str, list[str]]] = [{"CarrierApiKey": []}]

@@ -25,13 +25,14 @@ def replace_cart(
     update: CartUpdate,
     now: datetime,
     ttl: timedelta,
+    customer_email: str | None = None,
 ) -> Cart:
     """Replace the cart's lines (every product must exist; each at most once). No lines empties it."""
     if not update.items:
         sessions.delete_cart(customer_id)
         return EMPTY_CART
     check_lines(update.items, catalog.get_many(line.product_id for line in update.items), at=("body", "items"))
-    return sessions.save_cart(customer_id, list(update.items), now, now + ttl)
+    return sessions.save_cart(customer_id, list(update.items), now, now + ttl, customer_email)
 
 
 def clear_cart(sessions: SessionsTable, customer_id: str) -> None:

@@ -17,6 +17,7 @@ from shop.adapters.stock import StockLedger
 from shop.adapters.workflow import OrderWorkflow
 from shop.domain.approval import ApprovalDecision, ApprovalState, PendingApproval, needs_approval
 from shop.domain.errors import (
+    Conflict,
     FieldProblem,
     InvalidRequest,
     InvalidTransition,
@@ -32,11 +33,16 @@ from shop.domain.models import (
     ShippingAddress,
     ShopModel,
 )
+from shop.domain.status import can_transition
 
 # Error names the state machine catches (SendTaskFailure errors and Lambda error types).
 ORDER_REJECTED = "OrderRejected"
 ORDER_CANCELLED = "OrderCancelled"
 SHIPPING_FAILED = "ShippingFailed"
+
+
+class ApprovalClosed(Conflict):
+    """The decision came too late: the workflow no longer waits for it."""
 
 
 class OrderRef(ShopModel):
@@ -155,9 +161,12 @@ def complete_shipment(
 ) -> Order:
     """The warehouse shipped: reserved units become sold and the order is SHIPPED with its tracking number."""
     order = load(orders, ref)
-    stock.commit(order)
     if order.status is OrderStatus.SHIPPED:
+        stock.commit(order)  # a retry after the status write: make sure the units were sold too
         return order
+    if not can_transition(order.status, OrderStatus.SHIPPED):
+        raise InvalidTransition(order.order_id, order.status, OrderStatus.SHIPPED)
+    stock.commit(order)
     return orders.transition(order, OrderStatus.SHIPPED, now, tracking_number=tracking_number)
 
 
@@ -183,7 +192,8 @@ def deliver(orders: OrdersTable, order_id: str, tracking_number: str, now: datet
         raise NotFound("order", order_id)
     if order.status is OrderStatus.SHIPPED and order.tracking_number != tracking_number:
         raise InvalidRequest([FieldProblem(("body", "trackingNumber"), "does not match the order's shipment")])
-    return orders.transition(order, OrderStatus.DELIVERED, now)
+    # History stays in order even when the carrier's clock says it delivered before we recorded the shipment.
+    return orders.transition(order, OrderStatus.DELIVERED, max(now, order.updated_at))
 
 
 def pending_approvals(orders: OrdersTable, approvals: ApprovalsTable) -> list[PendingApproval]:
@@ -208,7 +218,10 @@ def decide_approval(
     outcome = ApprovalState.APPROVED if decision is ApprovalDecision.APPROVE else ApprovalState.REJECTED
     token = approvals.close(order, outcome, now, comment)
     if decision is ApprovalDecision.APPROVE:
-        workflow.succeed(token, {"decision": decision.value})
+        answered = workflow.succeed(token, {"decision": decision.value})
     else:
-        workflow.fail(token, ORDER_REJECTED, comment or "rejected by an approver")
+        answered = workflow.fail(token, ORDER_REJECTED, comment or "rejected by an approver")
+    if not answered:
+        # The workflow stopped waiting (the approval timed out as the decision arrived): it rejects the order.
+        raise ApprovalClosed(f"the approval of order {order_id} expired before the decision arrived")
     return order

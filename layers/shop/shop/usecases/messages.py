@@ -10,7 +10,7 @@ _STATUS_TEXT = {
     "PLACED": "We received your order {orderId}.",
     "AWAITING_APPROVAL": "Your order {orderId} is being reviewed by our team.",
     "PAID": "Payment for your order {orderId} went through.",
-    "SHIPPED": "Your order {orderId} is on its way (tracking number {trackingNumber}).",
+    "SHIPPED": "Your order {orderId} is on its way{tracking}.",
     "DELIVERED": "Your order {orderId} was delivered.",
     "CANCELLED": "Your order {orderId} was cancelled.",
     "REJECTED": "We could not accept your order {orderId}; you have not been charged.",
@@ -34,7 +34,8 @@ def compose(raw: str) -> Message | None:
         template = _STATUS_TEXT.get(event.get("status", ""))
         if template is None:
             return None
-        fields = {"trackingNumber": "", "failureReason": "", **event}
+        tracking = f" (tracking number {event['trackingNumber']})" if event.get("trackingNumber") else ""
+        fields = {"failureReason": "", **event, "tracking": tracking}
         return Message(
             customer_id=event["customerId"],
             recipient=recipient,

@@ -29,13 +29,21 @@ class StuckOrder(ShopModel):
     updated_at: Timestamp
 
 
+def shipped_at(order: Order) -> datetime | None:
+    """When the order shipped (its SHIPPED history entry), or None if it never did."""
+    return next((change.at for change in order.history if change.status is OrderStatus.SHIPPED), None)
+
+
 def sales_report(orders: OrdersTable, day_start: datetime, now: datetime) -> SalesReport:
-    """Orders last updated during the day starting at `day_start`, by status; revenue of those sold."""
+    """The day starting at `day_start`: orders whose status last changed that day, by status; and the sales
+    of the day, which are the orders that shipped that day (whether or not they were delivered since)."""
     day_end = day_start + timedelta(days=1)
     touched: list[Order] = []
     for status in OrderStatus:
         touched.extend(orders.updated_between(status, day_start, day_end))
-    sold = [order for order in touched if order.status in SOLD]
+    # A sale counts on the day it shipped: look at everything shipped or delivered since that day began.
+    candidates = [order for status in SOLD for order in orders.updated_between(status, day_start, now)]
+    sold = [order for order in candidates if (moment := shipped_at(order)) and day_start <= moment < day_end]
     units: Counter[str] = Counter()
     for order in sold:
         for line in order.items:

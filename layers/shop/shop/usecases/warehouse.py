@@ -6,7 +6,7 @@ import hashlib
 
 from shop.adapters.workflow import OrderWorkflow
 from shop.domain.errors import DomainError
-from shop.domain.models import CartLine, ShippingAddress, ShopModel
+from shop.domain.models import OrderLine, ShippingAddress, ShopModel
 from shop.usecases.fulfillment import SHIPPING_FAILED
 
 # An address line the carrier can never deliver to: the job always fails (to exercise the DLQ on purpose).
@@ -18,9 +18,11 @@ class UndeliverableAddress(DomainError):
 
 
 class ShipmentJob(ShopModel):
+    """The message the workflow's ShipOrder state sends: the validated order lines, as priced."""
+
     order_id: str
     customer_id: str
-    items: list[CartLine]
+    items: list[OrderLine]
     shipping_address: ShippingAddress
     task_token: str
 
