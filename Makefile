@@ -20,7 +20,7 @@ STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
 
-.PHONY: help install format lint types test check build deploy bench seed openapi clean
+.PHONY: help install run format lint types test check build deploy bench seed openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ $(STAMP): pyproject.toml package-lock.json
 	touch $@
 
 install: $(STAMP) ## Create .venv and install everything (re-run when pyproject.toml changes)
+
+run: install ## Run the whole stack on this machine (no Docker, no AWS account): API on 127.0.0.1:3000; Ctrl-C stops
+	python -m localcloud
 
 format: install ## Format the code (ruff)
 	ruff format $(SRC)

@@ -1,0 +1,70 @@
+"""`make run`: the whole stack on this machine, in the foreground, until Ctrl-C.
+
+python -m localcloud [--api-port 3000] [--aws-port 4566] [--parameter Name=Value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+from localcloud.cloud import LocalCloud
+from localcloud.users import ensure_user
+from shop.adapters.catalog_table import CatalogTable
+from tools.seed import load_demo_catalog
+
+DEMO_PASSWORD = "Local-demo-Passw0rd"  # noqa: S105  (a local demo account on a local emulator)
+DEMO_USERS = (("customer@example.com", "customers"), ("approver@example.com", "admins"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run template.yaml on this machine (no Docker, no AWS account)")
+    parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--aws-port", type=int, default=4566)
+    parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args(argv)
+    parameters = dict(item.split("=", 1) for item in args.parameter)
+
+    started = time.monotonic()
+    cloud = LocalCloud(parameters=parameters, api_port=args.api_port, aws_port=args.aws_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        endpoints = cloud.start()
+        catalog = CatalogTable(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
+        for product in load_demo_catalog():
+            catalog.put(product)
+        cognito = cloud.client("cognito-idp")
+        for email, group in DEMO_USERS:
+            ensure_user(cognito, endpoints.user_pool_id, email, DEMO_PASSWORD, group)
+        print(
+            f"""
+local cloud ready in {time.monotonic() - started:.1f} s
+  API              {endpoints.api}   (also under {endpoints.api}/api/)
+  AWS endpoint     {endpoints.aws}   (AWS_ENDPOINT_URL for boto3 and the aws CLI; any credentials)
+  user pool        {endpoints.user_pool_id}   client {endpoints.user_pool_client_id}
+  demo customer    customer@example.com / {DEMO_PASSWORD}
+  demo approver    approver@example.com / {DEMO_PASSWORD}
+  carrier API key  {endpoints.carrier_api_key}   (header x-api-key)
+  an ID token:     AWS_ENDPOINT_URL={endpoints.aws} aws cognito-idp initiate-auth --auth-flow USER_PASSWORD_AUTH \\
+                     --client-id {endpoints.user_pool_client_id} \\
+                     --auth-parameters USERNAME=customer@example.com,PASSWORD={DEMO_PASSWORD}
+Ctrl-C stops everything.
+""",
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping...", flush=True)
+        cloud.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

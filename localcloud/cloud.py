@@ -1,0 +1,684 @@
+"""The local cloud: template.yaml brought up on moto, with real function workers, a gateway and pollers.
+
+cloud = LocalCloud(parameters={"ApprovalTimeoutSeconds": "120"})
+endpoints = cloud.start()   # moto server, every resource, workers, the API on 127.0.0.1:3000, pollers
+...
+cloud.stop()                # everything down, no stray processes
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import moto.cognitoidp
+import requests
+from moto.awslambda.models import LambdaFunction
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from localcloud import pollers
+from localcloud.gateway import Gateway, TokenVerifier, routes_from_rest_api
+from localcloud.provision import create_table
+from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values, references
+from localcloud.template import ROOT, TEMPLATE, Stack, read_sam, to_cloudformation
+from localcloud.triggers import PostConfirmationTrigger
+from localcloud.workers import FunctionSpec, Runtime
+
+ACCOUNT_ID = "123456789012"
+# moto accepts any credentials; these only keep boto3 from looking for real ones.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+
+# Resource types that exist only for AWS's own bookkeeping or monitoring: nothing to emulate, nothing lost.
+NOT_EMULATED_QUIETLY = frozenset(
+    {
+        "AWS::Lambda::Permission",
+        "AWS::ApiGateway::Deployment",
+        "AWS::ApiGateway::Stage",
+        "AWS::ApiGateway::Account",
+        "AWS::ApiGateway::UsagePlanKey",
+        "AWS::SQS::QueuePolicy",
+        "AWS::S3::BucketPolicy",
+    }
+)
+
+
+@dataclass
+class Endpoints:
+    """What a client of the local cloud needs to know."""
+
+    aws: str
+    api: str
+    region: str
+    user_pool_id: str = ""
+    user_pool_client_id: str = ""
+    carrier_api_key: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def creation_order(resources: Mapping[str, Any]) -> Iterator[str]:
+    """Logical ids so that every resource comes after those it refers to (Ref, GetAtt, Sub, DependsOn)."""
+    pending = {
+        logical_id: {
+            dependency
+            for dependency in references(resource.get("Properties", {})) | set(_as_list(resource.get("DependsOn")))
+            if dependency in resources and dependency != logical_id
+        }
+        for logical_id, resource in resources.items()
+    }
+    done: set[str] = set()
+    while pending:
+        ready = sorted(logical_id for logical_id, needs in pending.items() if needs <= done)
+        if not ready:
+            raise Unresolvable(f"Resources: circular references between {', '.join(sorted(pending))}")
+        for logical_id in ready:
+            del pending[logical_id]
+            done.add(logical_id)
+            yield logical_id
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        *,
+        template: Path = TEMPLATE,
+        parameters: Mapping[str, str] | None = None,
+        stack_name: str = "shop",
+        region: str = "us-east-1",
+        aws_port: int = 0,
+        api_port: int = 3000,
+        max_concurrency: int = 4,
+        poll_interval: float = 0.2,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.template = template
+        self.parameter_overrides = dict(parameters or {})
+        self.stack_name = stack_name
+        self.region = region
+        self.aws_port = aws_port
+        self.api_port = api_port
+        self.max_concurrency = max_concurrency
+        self.poll_interval = poll_interval
+        self.log = log
+        self.stack: Stack | None = None
+        self.resolver: Resolver | None = None
+        self.specs: dict[str, Any] = {}  # logical id -> FunctionSpec
+        self.function_names: dict[str, str] = {}  # logical id -> physical name
+        self.skipped_types: set[str] = set()
+        self._moto: ThreadedMotoServer | None = None
+        self._runtime: Any = None
+        self._gateway: Any = None
+        self._pollers: Any = None
+        self._workdir = Path(tempfile.mkdtemp(prefix="localcloud-"))
+        self._api_keys: dict[str, str] = {}  # key value -> key id
+        self._usage_limit = 5.0
+        self._tables: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._client_ids: list[str] = []
+        self._layer_dirs: dict[str, Path] = {}
+        self._rest_apis: dict[str, Any] = {}
+        self._records: dict[str, dict[str, Any]] = {}  # type -> logical id -> resolved properties
+        self._triggers: list[tuple[str, str, str]] = []  # (Cognito trigger, user pool id, function)
+        self._lock = threading.Lock()
+        self.endpoints: Endpoints | None = None
+        self._saved_environment: dict[str, str | None] = {}
+
+    # ------------------------------------------------------------------------------------------------------
+    # Lifecycle
+    # ------------------------------------------------------------------------------------------------------
+    def start(self) -> Endpoints:
+        aws_url = self._start_moto()
+        self.stack = to_cloudformation(read_sam(self.template), base=self.template.parent)
+        template = self.stack.cloudformation
+        self.resolver = Resolver(
+            parameters=parameter_values(template, self.parameter_overrides),
+            mappings=template.get("Mappings", {}),
+            condition_definitions=template.get("Conditions", {}),
+            pseudo={
+                "AWS::Region": self.region,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::StackName": self.stack_name,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:stack/{self.stack_name}/local",
+            },
+        )
+        resources = template["Resources"]
+        for logical_id in creation_order(resources):
+            resource = resources[logical_id]
+            condition = resource.get("Condition")
+            if condition and not self.resolver.condition(condition):
+                continue
+            self._provision(logical_id, resource)
+        if self.skipped_types:
+            self.log("not emulated (ignored): " + ", ".join(sorted(self.skipped_types)))
+        self._start_runtime(aws_url)
+        api_url = self._start_gateway()
+        self._start_pollers()
+        self.endpoints = Endpoints(
+            aws=aws_url,
+            api=api_url,
+            region=self.region,
+            user_pool_id=str(self.resolver.refs.get("UserPool", "")),
+            user_pool_client_id=str(self.resolver.refs.get("UserPoolClient", "")),
+            carrier_api_key=next(iter(self._api_keys), ""),
+            outputs=self._outputs(),
+        )
+        return self.endpoints
+
+    def stop(self) -> None:
+        """Stop everything started, in reverse order; a failure stopping one part does not stop the rest."""
+        parts = (self._pollers, self._gateway, self._runtime)
+        for part in parts:
+            if part is None:
+                continue
+            try:
+                part.close() if isinstance(part, Runtime) else part.stop()
+            except Exception as exc:  # shutting down: report it and go on stopping the rest
+                self.log(f"while stopping {type(part).__name__}: {exc!r}")
+        if self._moto is not None:
+            self._moto.stop()
+        self._pollers = self._gateway = self._runtime = self._moto = None
+        LambdaFunction._invoke_lambda = _MOTO_INVOKE  # type: ignore[method-assign]
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    @property
+    def _resolved(self) -> Resolver:
+        if self.resolver is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.resolver
+
+    @property
+    def _stack(self) -> Stack:
+        if self.stack is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.stack
+
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------------------------------------------
+    # The AWS API: moto's server, Step Functions really executing
+    # ------------------------------------------------------------------------------------------------------
+    def _start_moto(self) -> str:
+        self._saved_environment = {
+            name: os.environ.get(name) for name in ("AWS_ACCOUNT_ID_ENDPOINT_MODE", "AWS_DEFAULT_REGION", "MOTO_PORT")
+        }
+        os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+        os.environ.setdefault("AWS_DEFAULT_REGION", self.region)  # the SAM transform reads it
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call would drown the log
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        url = f"http://{host}:{port}"
+        os.environ["MOTO_PORT"] = str(port)  # moto's Step Functions calls back into the server on this port
+        requests.post(
+            f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
+        ).raise_for_status()
+        self._session = boto3.session.Session(
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.region,
+        )
+        self.aws_url = url
+        return url
+
+    def client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.aws_url)  # type: ignore[call-overload]
+
+    # ------------------------------------------------------------------------------------------------------
+    # Resources, in dependency order, through the AWS APIs
+    # ------------------------------------------------------------------------------------------------------
+    def _provision(self, logical_id: str, resource: dict[str, Any]) -> None:
+        kind = resource["Type"]
+        provision = _PROVISIONERS.get(kind)
+        if provision is None:
+            if kind not in NOT_EMULATED_QUIETLY:
+                self.skipped_types.add(kind)
+            self._resolved.refs[logical_id] = f"{self.stack_name}-{logical_id}"
+            return
+        raw = resource.get("Properties", {})
+        properties = self._resolved.resolve(raw, f"Resources/{logical_id}/Properties") if raw else {}
+        provision(self, logical_id, properties, raw)
+
+    def _name(self, logical_id: str, explicit: Any = None, limit: int = 64) -> str:
+        return str(explicit) if explicit else f"{self.stack_name}-{logical_id}"[:limit]
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
+
+    def _table(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("TableName"), 255)
+        client = self.client("dynamodb")
+        create_table(client, name, props)
+        description = client.describe_table(TableName=name)["Table"]
+        self._set(logical_id, name, Arn=description["TableArn"], StreamArn=description.get("LatestStreamArn", ""))
+        self._tables[logical_id] = (name, props)
+
+    def _queue(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("QueueName"), 80)
+        attributes = {
+            key: json.dumps(value) if isinstance(value, dict) else str(value)
+            for key, value in props.items()
+            if key
+            in {"VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "RedrivePolicy", "RedriveAllowPolicy"}
+        }
+        url = self.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        self._set(logical_id, url, Arn=self._arn("sqs", name), QueueName=name, QueueUrl=url)
+
+    def _topic(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        arn = self.client("sns").create_topic(Name=self._name(logical_id, props.get("TopicName"), 256))["TopicArn"]
+        self._set(logical_id, arn, TopicArn=arn, TopicName=arn.rsplit(":", 1)[1])
+
+    def _subscription(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        attributes = {
+            key: json.dumps(props[key]) if isinstance(props[key], dict) else str(props[key])
+            for key in ("FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "RedrivePolicy")
+            if key in props
+        }
+        arn = self.client("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"], Attributes=attributes
+        )["SubscriptionArn"]
+        self._set(logical_id, arn)
+
+    def _bucket(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("BucketName"), 63).lower()
+        self.client("s3").create_bucket(Bucket=name)
+        self._set(logical_id, name, Arn=f"arn:aws:s3:::{name}", DomainName=f"{name}.s3.amazonaws.com")
+
+    def _role(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("RoleName"))
+        role = self.client("iam").create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {}))
+        )["Role"]
+        self._set(logical_id, name, Arn=role["Arn"], RoleId=role["RoleId"])
+
+    def _user_pool(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        keep = {"Policies", "UsernameAttributes", "AutoVerifiedAttributes", "Schema", "MfaConfiguration"}
+        pool = self.client("cognito-idp").create_user_pool(
+            PoolName=self._name(logical_id, props.get("UserPoolName"), 128),
+            **{key: value for key, value in props.items() if key in keep},
+        )["UserPool"]
+        for trigger, function in props.get("LambdaConfig", {}).items():
+            self._triggers.append((trigger, pool["Id"], str(function)))
+        self._set(
+            logical_id,
+            pool["Id"],
+            Arn=pool["Arn"],
+            ProviderName=f"cognito-idp.{self.region}.amazonaws.com/{pool['Id']}",
+            UserPoolId=pool["Id"],
+        )
+
+    def _user_pool_client(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        client = self.client("cognito-idp").create_user_pool_client(
+            UserPoolId=props["UserPoolId"],
+            ClientName=props.get("ClientName", logical_id),
+            GenerateSecret=bool(props.get("GenerateSecret", False)),
+            ExplicitAuthFlows=props.get("ExplicitAuthFlows", []),
+        )["UserPoolClient"]
+        self._set(logical_id, client["ClientId"], ClientId=client["ClientId"])
+        self._client_ids.append(client["ClientId"])
+
+    def _group(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        self.client("cognito-idp").create_group(
+            UserPoolId=props["UserPoolId"], GroupName=props["GroupName"], Precedence=int(props.get("Precedence", 0))
+        )
+        self._set(logical_id, props["GroupName"])
+
+    def _identity_pool(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        pool = self.client("cognito-identity").create_identity_pool(
+            IdentityPoolName=self._name(logical_id, props.get("IdentityPoolName"), 128).replace("-", "_"),
+            AllowUnauthenticatedIdentities=bool(props.get("AllowUnauthenticatedIdentities", False)),
+        )
+        self._set(logical_id, pool["IdentityPoolId"], Name=pool["IdentityPoolName"])
+
+    def _layer(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        self._layer_dirs[logical_id] = self._stack.code_paths[logical_id]
+        self._set(logical_id, self._arn("lambda", f"layer:{self._name(logical_id)}:1"))
+
+    def _function(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("FunctionName"))
+        layer_ids = [ref["Ref"] for ref in _as_list(raw.get("Layers")) if isinstance(ref, dict) and "Ref" in ref]
+        variables = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+        spec = FunctionSpec(
+            logical_id=logical_id,
+            name=name,
+            code_dir=self._stack.code_paths[logical_id],
+            handler=props.get("Handler", "app.lambda_handler"),
+            layer_dirs=tuple(self._layer_dirs[layer] for layer in layer_ids if layer in self._layer_dirs),
+            environment=variables,
+            timeout_seconds=float(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+        )
+        self.specs[logical_id] = spec
+        self.function_names[logical_id] = name
+        # A record in moto's Lambda, so that Step Functions tasks and SNS subscriptions find the function.
+        self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=props["Role"],
+            Handler=spec.handler,
+            Code={"ZipFile": _EMPTY_ZIP},
+            Timeout=int(spec.timeout_seconds),
+            MemorySize=spec.memory_mb,
+            Environment={"Variables": variables},
+        )
+        arn = self._arn("lambda", f"function:{name}")
+        self._set(logical_id, name, Arn=arn)
+
+    def _log_group(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("LogGroupName"), 512)
+        client = self.client("logs")
+        client.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            client.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+        self._set(logical_id, name, Arn=self._arn("logs", f"log-group:{name}:*"))
+
+    def _alarm(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("AlarmName"), 255)
+        keep = {
+            "AlarmDescription",
+            "Namespace",
+            "MetricName",
+            "Dimensions",
+            "Statistic",
+            "Period",
+            "EvaluationPeriods",
+            "Threshold",
+            "ComparisonOperator",
+            "TreatMissingData",
+            "AlarmActions",
+            "Metrics",
+        }
+        arguments = {key: value for key, value in props.items() if key in keep}
+        self.client("cloudwatch").put_metric_alarm(AlarmName=name, **arguments)
+        self._set(logical_id, name, Arn=self._arn("cloudwatch", f"alarm:{name}"))
+
+    def _dashboard(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("DashboardName"), 255)
+        self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=props["DashboardBody"])
+        self._set(logical_id, name)
+
+    def _version(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        published = self.client("lambda").publish_version(FunctionName=str(props["FunctionName"]))
+        self._set(logical_id, published["FunctionArn"], Version=published["Version"])
+
+    def _alias(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        alias = self.client("lambda").create_alias(
+            FunctionName=str(props["FunctionName"]), Name=props["Name"], FunctionVersion=str(props["FunctionVersion"])
+        )
+        self._set(logical_id, alias["AliasArn"])
+
+    def _state_machine(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        definition = self._stack.code_paths[logical_id].read_text()
+        for key, value in props.get("DefinitionSubstitutions", {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        arn = self.client("stepfunctions").create_state_machine(
+            name=self._name(logical_id, props.get("StateMachineName"), 80),
+            definition=definition,
+            roleArn=props["RoleArn"],
+            type=props.get("StateMachineType", "STANDARD"),
+        )["stateMachineArn"]
+        self._set(logical_id, arn, Arn=arn, Name=arn.rsplit(":", 1)[1])
+
+    def _api_key(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        value = f"local-{logical_id.lower()}-key"
+        self._api_keys[value] = logical_id
+        self._set(logical_id, logical_id)
+
+    def _usage_plan(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        throttle = props.get("Throttle", {})
+        self._usage_limit = float(throttle.get("RateLimit", self._usage_limit))
+        self._set(logical_id, logical_id)
+
+    def _rest_api(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        self._rest_apis[logical_id] = raw.get("Body", {})
+        self._set(logical_id, "local", RootResourceId="root")
+
+    def _keep(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        """Event source mappings, schedules, invoke configs: read later by the pollers."""
+        kind = self._stack.cloudformation["Resources"][logical_id]["Type"]
+        self._records.setdefault(kind, {})[logical_id] = props
+        self._set(logical_id, f"{self.stack_name}-{logical_id}")
+
+    def _set(self, logical_id: str, ref: Any, **attributes: Any) -> None:
+        self._resolved.refs[logical_id] = ref
+        self._resolved.attributes[logical_id] = attributes
+
+    # ------------------------------------------------------------------------------------------------------
+    # Functions, the gateway and the event sources
+    # ------------------------------------------------------------------------------------------------------
+    def _start_runtime(self, aws_url: str) -> None:
+        base = {
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            **FAKE_CREDENTIALS,
+        }
+        self._runtime = Runtime(
+            self.specs.values(),
+            base_environment=base,
+            max_concurrency=self.max_concurrency,
+            on_invocation=self._log_invocation,
+        )
+        runtime = self._runtime
+
+        def invoke_in_worker(function: Any, event: Any = None) -> tuple[str, bool, str]:
+            payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+            result = runtime.invoke(function.function_name, payload)
+            return result.payload.decode(), result.errored, result.logs
+
+        # moto's Lambda would run the code in Docker: Step Functions tasks and SNS deliveries come here instead.
+        LambdaFunction._invoke_lambda = invoke_in_worker  # type: ignore[method-assign,assignment]
+
+    def _log_invocation(self, spec: Any, result: Any) -> None:
+        outcome = "error" if result.errored else "ok"
+        start = "cold" if result.cold else "warm"
+        self.log(f"λ {spec.logical_id:<28} {result.duration_ms:7.1f} ms  {start}  {outcome}")
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Call a function by logical id (what the gateway and tests use)."""
+        return self._runtime.invoke(self.function_names[logical_id], event)
+
+    def _start_gateway(self) -> str:
+        routes = [route for body in self._rest_apis.values() for route in routes_from_rest_api(body)]
+        verifier = None
+        pool_id = self._resolved.refs.get("UserPool")
+        if pool_id:
+            jwks = self._workdir / "jwks.json"
+            jwks.write_bytes(gzip.decompress(_moto_jwks().read_bytes()))
+            verifier = TokenVerifier(
+                jwks_url=jwks.as_uri(),
+                issuer=f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}",
+                client_ids=self._client_ids,
+            )
+
+        def invoke(logical_id: str, event: dict[str, Any]) -> tuple[int | None, Any]:
+            result = self.invoke(logical_id, event)
+            if result.errored:
+                return 502, None
+            return None, json.loads(result.payload)
+
+        static = ROOT / "web"
+        self._gateway = Gateway(
+            routes=routes,
+            invoke=invoke,
+            verifier=verifier,
+            api_keys=self._api_keys,
+            usage_limit_per_second=self._usage_limit,
+            static_dir=static if static.is_dir() else None,
+        )
+        port = self._gateway.start("127.0.0.1", self.api_port)
+        return f"http://127.0.0.1:{port}"
+
+    def _start_pollers(self) -> None:
+        def invoke(function: str, event: dict[str, Any]) -> Any:
+            result = self._runtime.invoke(function, event)
+            payload = json.loads(result.payload) if result.payload else None
+            return pollers.InvokeOutcome(payload=payload, errored=result.errored)
+
+        items: list[Any] = []
+        sqs, streams, dynamodb = self.client("sqs"), self.client("dynamodbstreams"), self.client("dynamodb")
+        queues_by_arn = {
+            attributes.get("Arn"): self._resolved.refs[logical_id]
+            for logical_id, attributes in self._resolved.attributes.items()
+            if "QueueUrl" in attributes
+        }
+        for mapping in self._records.get("AWS::Lambda::EventSourceMapping", {}).values():
+            source = str(mapping["EventSourceArn"])
+            filters = [entry["Pattern"] for entry in mapping.get("FilterCriteria", {}).get("Filters", [])]
+            report = "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", [])
+            function = str(mapping["FunctionName"])
+            if source.startswith("arn:aws:sqs:"):
+                items.append(
+                    pollers.SqsPoller(
+                        function=function,
+                        queue_url=queues_by_arn[source],
+                        queue_arn=source,
+                        batch_size=int(mapping.get("BatchSize", 10)),
+                        batching_window_seconds=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+                        report_batch_item_failures=report,
+                        invoke=invoke,
+                        sqs=sqs,
+                        filters=filters,
+                    )
+                )
+            else:
+                on_failure = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+                items.append(
+                    pollers.StreamPoller(
+                        function=function,
+                        stream_arn=source,
+                        starting_position=str(mapping.get("StartingPosition", "LATEST")),
+                        batch_size=int(mapping.get("BatchSize", 100)),
+                        batching_window_seconds=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+                        filters=filters,
+                        bisect_on_error=bool(mapping.get("BisectBatchOnFunctionError", False)),
+                        maximum_retry_attempts=int(mapping.get("MaximumRetryAttempts", -1)),
+                        report_batch_item_failures=report,
+                        on_failure_queue_url=queues_by_arn.get(on_failure) if on_failure else None,
+                        invoke=invoke,
+                        streams=streams,
+                        sqs=sqs,
+                    )
+                )
+        for logical_id, rule in self._records.get("AWS::Events::Rule", {}).items():
+            expression = rule.get("ScheduleExpression")
+            for target in rule.get("Targets", []) if expression else []:
+                items.append(
+                    pollers.Schedule(
+                        function=str(target["Arn"]),
+                        expression=str(expression),
+                        invoke=invoke,
+                        rule_arn=self._arn("events", f"rule/{self.stack_name}-{logical_id}"),
+                    )
+                )
+        for name, props in self._tables.values():
+            ttl = props.get("TimeToLiveSpecification", {})
+            if ttl.get("Enabled"):
+                items.append(
+                    pollers.TtlReaper(
+                        table_name=name,
+                        ttl_attribute=ttl["AttributeName"],
+                        dynamodb=dynamodb,
+                        account_id=ACCOUNT_ID,
+                        region=self.region,
+                    )
+                )
+        for trigger, pool_id, function in self._triggers:
+            if trigger == "PostConfirmation":
+                items.append(
+                    PostConfirmationTrigger(
+                        user_pool_id=pool_id,
+                        function=function,
+                        client_id=next(iter(self._client_ids), ""),
+                        region=self.region,
+                        cognito=self.client("cognito-idp"),
+                        invoke=invoke,
+                    )
+                )
+            else:
+                self.log(f"Cognito trigger {trigger} is not emulated")
+        self._pollers = pollers.Pollers(items, interval_seconds=self.poll_interval)
+        self._pollers.start()
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every event source is idle (tests, the demo)."""
+        self._pollers.drain(timeout)
+
+    def _outputs(self) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        for name, output in self._stack.cloudformation.get("Outputs", {}).items():
+            try:
+                value = self._resolved.resolve(output["Value"], f"Outputs/{name}")
+            except Unresolvable:
+                continue
+            if value is not NO_VALUE:
+                outputs[name] = value
+        return outputs
+
+
+def _moto_jwks() -> Path:
+    return Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-public.json.gz"
+
+
+def _empty_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "Code runs in localcloud's workers, not from this archive.\n")
+    return buffer.getvalue()
+
+
+_EMPTY_ZIP = _empty_zip()
+_MOTO_INVOKE = LambdaFunction._invoke_lambda
+
+_PROVISIONERS: dict[str, Callable[[LocalCloud, str, dict[str, Any], dict[str, Any]], None]] = {
+    "AWS::DynamoDB::Table": LocalCloud._table,
+    "AWS::SQS::Queue": LocalCloud._queue,
+    "AWS::SNS::Topic": LocalCloud._topic,
+    "AWS::SNS::Subscription": LocalCloud._subscription,
+    "AWS::S3::Bucket": LocalCloud._bucket,
+    "AWS::IAM::Role": LocalCloud._role,
+    "AWS::Cognito::UserPool": LocalCloud._user_pool,
+    "AWS::Cognito::UserPoolClient": LocalCloud._user_pool_client,
+    "AWS::Cognito::UserPoolGroup": LocalCloud._group,
+    "AWS::Cognito::IdentityPool": LocalCloud._identity_pool,
+    "AWS::Lambda::LayerVersion": LocalCloud._layer,
+    "AWS::Lambda::Function": LocalCloud._function,
+    "AWS::Lambda::Version": LocalCloud._version,
+    "AWS::Logs::LogGroup": LocalCloud._log_group,
+    "AWS::CloudWatch::Alarm": LocalCloud._alarm,
+    "AWS::CloudWatch::Dashboard": LocalCloud._dashboard,
+    "AWS::Lambda::Alias": LocalCloud._alias,
+    "AWS::StepFunctions::StateMachine": LocalCloud._state_machine,
+    "AWS::ApiGateway::ApiKey": LocalCloud._api_key,
+    "AWS::ApiGateway::UsagePlan": LocalCloud._usage_plan,
+    "AWS::ApiGateway::RestApi": LocalCloud._rest_api,
+    "AWS::Lambda::EventSourceMapping": LocalCloud._keep,
+    "AWS::Events::Rule": LocalCloud._keep,
+    "AWS::Lambda::EventInvokeConfig": LocalCloud._keep,
+}

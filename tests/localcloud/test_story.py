@@ -1,0 +1,221 @@
+"""The order story over HTTP against the local cloud: Cognito sign-in, the gateway, the stream, the workflow,
+the warehouse queue and the carrier, all from template.yaml, with no Docker and no AWS account."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from localcloud.users import ensure_user
+from tests.localcloud.conftest import PASSWORD, Shop
+
+pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
+
+ADDRESS = {
+    "name": "Alice Example",
+    "line1": "1 Market Street",
+    "city": "Springfield",
+    "postalCode": "12345",
+    "country": "US",
+}
+FINAL = {"SHIPPED", "DELIVERED", "CANCELLED", "REJECTED", "FAILED"}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def place(shop: Shop, key: str, items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    response = requests.post(
+        f"{shop.api}/orders",
+        json={"items": items, "shippingAddress": ADDRESS, **extra},
+        headers={**auth(shop.customer_token), "Idempotency-Key": key},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    order: dict[str, Any] = response.json()
+    return order
+
+
+def wait_for(shop: Shop, order_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        order: dict[str, Any] = requests.get(
+            f"{shop.api}/orders/{order_id}", headers=auth(shop.customer_token), timeout=10
+        ).json()
+        if order["status"] in statuses:
+            return order
+        assert time.monotonic() < deadline, f"order {order_id} stuck in {order['status']}"
+        time.sleep(0.2)
+
+
+def test_the_public_catalog_is_served_without_a_token(shop: Shop) -> None:
+    response = requests.get(f"{shop.api}/products", params={"limit": "3"}, timeout=10)
+
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 3
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_same_routes_are_served_under_api_for_the_console(shop: Shop) -> None:
+    assert requests.get(f"{shop.api}/api/health", timeout=10).json() == {"status": "ok"}
+
+
+def test_a_small_order_ships_through_the_workflow_and_the_carrier_delivers_it(shop: Shop) -> None:
+    order = place(shop, "story-small", [{"productId": "scale", "quantity": 1}])
+
+    shipped = wait_for(shop, order["orderId"], FINAL)
+    assert shipped["status"] == "SHIPPED", shipped
+    assert shipped["trackingNumber"].startswith("TRK")
+
+    delivered = requests.post(
+        f"{shop.api}/carrier/deliveries",
+        json={
+            "orderId": order["orderId"],
+            "trackingNumber": shipped["trackingNumber"],
+            "deliveredAt": shipped["updatedAt"],
+        },
+        headers={"x-api-key": shop.endpoints.carrier_api_key},
+        timeout=10,
+    )
+    assert delivered.status_code == 200, delivered.text
+    assert [change["status"] for change in delivered.json()["history"]] == ["PLACED", "PAID", "SHIPPED", "DELIVERED"]
+
+
+def test_a_large_order_waits_for_an_approver_and_ships_once_approved(shop: Shop) -> None:
+    order = place(shop, "story-large", [{"productId": "espresso-machine", "quantity": 1}])
+    waiting = wait_for(shop, order["orderId"], {"AWAITING_APPROVAL", *FINAL})
+    assert waiting["status"] == "AWAITING_APPROVAL"
+
+    pending = requests.get(f"{shop.api}/approvals", headers=auth(shop.approver_token), timeout=10).json()["items"]
+    assert order["orderId"] in [approval["orderId"] for approval in pending]
+    assert all("taskToken" not in json.dumps(approval) for approval in pending)
+    decided = requests.post(
+        f"{shop.api}/approvals/{order['orderId']}",
+        json={"decision": "approve"},
+        headers=auth(shop.approver_token),
+        timeout=10,
+    )
+    assert decided.status_code == 200, decided.text
+
+    assert wait_for(shop, order["orderId"], FINAL)["status"] == "SHIPPED"
+
+
+def test_a_declined_card_fails_the_order_and_releases_its_stock(shop: Shop) -> None:
+    before = requests.get(f"{shop.api}/products/milk-pitcher", timeout=10).json()["available"]
+    order = place(shop, "story-decline", [{"productId": "milk-pitcher", "quantity": 2}], paymentToken="tok_decline")
+
+    failed = wait_for(shop, order["orderId"], FINAL)
+
+    assert (failed["status"], failed["failureReason"]) == ("FAILED", "PAYMENT_DECLINED")
+    assert requests.get(f"{shop.api}/products/milk-pitcher", timeout=10).json()["available"] == before
+
+
+def test_the_gateway_refuses_missing_and_tampered_tokens_before_any_function_runs(shop: Shop) -> None:
+    missing = requests.get(f"{shop.api}/orders", timeout=10)
+    header, payload, signature = shop.customer_token.split(".")
+    tampered = requests.get(f"{shop.api}/orders", headers=auth(f"{header}.{payload}.{signature[:-4]}AAAA"), timeout=10)
+
+    assert missing.status_code == 401
+    assert tampered.status_code == 401
+    assert missing.headers["Content-Type"] == "application/problem+json"
+
+
+def test_an_approver_route_refuses_a_customer(shop: Shop) -> None:
+    response = requests.get(f"{shop.api}/approvals", headers=auth(shop.customer_token), timeout=10)
+
+    assert response.status_code == 403
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_the_carrier_route_needs_its_api_key(shop: Shop) -> None:
+    body = {"orderId": "ord_x", "trackingNumber": "TRK1", "deliveredAt": "2026-11-25T09:00:00.000Z"}
+
+    assert requests.post(f"{shop.api}/carrier/deliveries", json=body, timeout=10).status_code == 403
+    wrong = requests.post(f"{shop.api}/carrier/deliveries", json=body, headers={"x-api-key": "nope"}, timeout=10)
+    assert wrong.status_code == 403
+
+
+def test_a_confirmed_sign_up_becomes_a_customer_through_the_post_confirmation_trigger(shop: Shop) -> None:
+    cognito = shop.client("cognito-idp")
+    email = "newcomer@example.com"
+    cognito.sign_up(
+        ClientId=shop.endpoints.user_pool_client_id,
+        Username=email,
+        Password=PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": email}],
+    )
+    shop.cloud.drain()  # the trigger sees the user UNCONFIRMED
+    cognito.admin_confirm_sign_up(UserPoolId=shop.endpoints.user_pool_id, Username=email)
+
+    shop.cloud.drain()
+
+    groups = cognito.admin_list_groups_for_user(UserPoolId=shop.endpoints.user_pool_id, Username=email)["Groups"]
+    assert [group["GroupName"] for group in groups] == ["customers"]
+
+
+def test_a_cart_expired_by_ttl_reaches_the_abandoned_cart_consumer(shop: Shop) -> None:
+    # Given a queue that hears every abandoned cart published to the notifications topic
+    sqs, sns = shop.client("sqs"), shop.client("sns")
+    queue_url = sqs.create_queue(QueueName="test-abandoned-carts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=shop.endpoints.outputs["NotificationsTopicArn"],
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"eventType": ["CART_ABANDONED"]})},
+    )
+    shopper = shop.token_for("shopper@example.com", "customers")
+    cart = requests.put(
+        f"{shop.api}/cart",
+        json={"items": [{"productId": "descaler", "quantity": 2}]},
+        headers=auth(shopper),
+        timeout=10,
+    )
+    assert cart.status_code == 200, cart.text
+    # When its session expires (TTL is late by design; the local reaper deletes what is due)
+    dynamodb = shop.client("dynamodb")
+    sessions = shop.endpoints.outputs["SessionsTableName"]
+    (session,) = dynamodb.scan(TableName=sessions)["Items"]
+    dynamodb.update_item(
+        TableName=sessions,
+        Key={"sessionId": session["sessionId"]},
+        UpdateExpression="SET expiresAt = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 5)}},
+    )
+
+    shop.cloud.drain()
+
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    abandoned = [json.loads(message["Body"]) for message in messages]
+    assert [(event["eventType"], event["units"]) for event in abandoned] == [("CART_ABANDONED", 2)]
+    assert dynamodb.scan(TableName=sessions)["Items"] == []
+
+
+def test_nothing_is_lost_every_order_reaches_a_final_state_and_stock_adds_up(shop: Shop) -> None:
+    product = requests.get(f"{shop.api}/products/travel-mug", timeout=10).json()
+    orders = [place(shop, f"story-many-{n}", [{"productId": "travel-mug", "quantity": 1}]) for n in range(8)]
+
+    finals = [wait_for(shop, order["orderId"], FINAL)["status"] for order in orders]
+
+    assert finals == ["SHIPPED"] * 8
+    assert requests.get(f"{shop.api}/products/travel-mug", timeout=10).json()["available"] == product["available"] - 8
+    shop.cloud.drain()
+    for queue in ("FulfillmentQueueUrl",):
+        attributes = shop.client("sqs").get_queue_attributes(
+            QueueUrl=shop.endpoints.outputs[queue], AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_customer_of_the_local_pool_is_a_real_cognito_user(shop: Shop) -> None:
+    cognito = shop.client("cognito-idp")
+    sub = ensure_user(cognito, shop.endpoints.user_pool_id, "customer@example.com", PASSWORD, "customers")
+    claims = json.loads(base64.urlsafe_b64decode(shop.customer_token.split(".")[1] + "==").decode())
+    assert claims["sub"] == sub
+    assert claims["token_use"] == "id"
