@@ -14,13 +14,15 @@ PY313_DIR := $(if $(PY313),$(dir $(PY313)),/python3.13-not-found)
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PY313_DIR):$(PATH)
 export SAM_CLI_TELEMETRY := 0
+# The shared layer's package (shop) is importable by the tools, as the layer is on the path in Lambda.
+export PYTHONPATH := $(CURDIR)/layers/shop
 export AWS_DEFAULT_REGION ?= us-east-1
 
 STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
 
-.PHONY: help install run format lint types test check build deploy bench seed openapi clean
+.PHONY: help install run demo format lint types test check build deploy bench seed openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +39,9 @@ install: $(STAMP) ## Create .venv and install everything (re-run when pyproject.
 
 run: install ## Run the whole stack on this machine (no Docker, no AWS account): API on 127.0.0.1:3000; Ctrl-C stops
 	python -m localcloud
+
+demo: install ## Play the whole order story against a fresh local cloud, with a timeline (non-zero if a step fails)
+	python -m localcloud.demo
 
 format: install ## Format the code (ruff)
 	ruff format $(SRC)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from localcloud.demo import play
 from localcloud.users import ensure_user
 from tests.localcloud.conftest import PASSWORD, Shop
 
@@ -219,3 +220,11 @@ def test_a_customer_of_the_local_pool_is_a_real_cognito_user(shop: Shop) -> None
     claims = json.loads(base64.urlsafe_b64decode(shop.customer_token.split(".")[1] + "==").decode())
     assert claims["sub"] == sub
     assert claims["token_use"] == "id"
+
+
+def test_the_demo_story_reaches_every_expected_state(shop: Shop) -> None:
+    # Sign-up, cart, small/approved/rejected/declined orders, UNDELIVERABLE -> DLQ -> FAILED, TTL expiry.
+    demo = play(shop.cloud)
+
+    assert demo.failures == []
+    assert len(demo.timeline) == 9
