@@ -1,6 +1,8 @@
 """`make run`: the whole stack on this machine, in the foreground, until Ctrl-C.
 
-python -m localcloud [--api-port 3000] [--aws-port 4566] [--parameter Name=Value ...]
+python -m localcloud [--api-port 3000] [--aws-port 4566] [--config localcloud.toml] [--parameter Name=Value ...]
+
+Parameters come from the template's defaults, then the config file's [parameters] table, then --parameter.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import signal
 import sys
 import threading
 import time
+import tomllib
+from pathlib import Path
 
 from localcloud.cloud import LocalCloud
 from localcloud.users import ensure_user
@@ -24,12 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run template.yaml on this machine (no Docker, no AWS account)")
     parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--aws-port", type=int, default=4566)
+    parser.add_argument("--config", type=Path, default=Path("localcloud.toml"), help="TOML with a [parameters] table")
     parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent invocations per function")
     args = parser.parse_args(argv)
-    parameters = dict(item.split("=", 1) for item in args.parameter)
+    parameters = {}
+    if args.config.is_file():
+        parameters.update({k: str(v) for k, v in tomllib.loads(args.config.read_text()).get("parameters", {}).items()})
+    parameters.update(dict(item.split("=", 1) for item in args.parameter))
 
     started = time.monotonic()
-    cloud = LocalCloud(parameters=parameters, api_port=args.api_port, aws_port=args.aws_port)
+    cloud = LocalCloud(
+        parameters=parameters, api_port=args.api_port, aws_port=args.aws_port, max_concurrency=args.concurrency
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

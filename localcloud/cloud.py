@@ -496,9 +496,9 @@ class LocalCloud:
         LambdaFunction._invoke_lambda = invoke_in_worker  # type: ignore[method-assign,assignment]
 
     def _log_invocation(self, spec: Any, result: Any) -> None:
-        outcome = "error" if result.errored else "ok"
-        start = "cold" if result.cold else "warm"
-        self.log(f"λ {spec.logical_id:<28} {result.duration_ms:7.1f} ms  {start}  {outcome}")
+        outcome = "ERROR" if result.errored else "ok"
+        start = f"cold (init {result.init_duration_ms:.0f} ms)" if result.cold else "warm"
+        self.log(f"λ {spec.logical_id:<28} {result.duration_ms:7.1f} ms  {outcome:<5}  {start}")
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Call a function by logical id (what the gateway and tests use)."""

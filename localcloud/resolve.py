@@ -184,6 +184,15 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) 
         allowed = declaration.get("AllowedValues")
         if allowed is not None and str(value) not in [str(option) for option in allowed]:
             raise Unresolvable(f"Parameters/{name}: {value!r} is not one of {allowed}")
+        if declaration.get("Type") == "Number":
+            number = float(value)
+            if "MinValue" in declaration and number < float(declaration["MinValue"]):
+                raise Unresolvable(f"Parameters/{name}: {value} is below its MinValue {declaration['MinValue']}")
+            if "MaxValue" in declaration and number > float(declaration["MaxValue"]):
+                raise Unresolvable(f"Parameters/{name}: {value} is above its MaxValue {declaration['MaxValue']}")
+        pattern = declaration.get("AllowedPattern")
+        if pattern is not None and re.fullmatch(pattern, str(value)) is None:
+            raise Unresolvable(f"Parameters/{name}: {value!r} does not match {pattern}")
         if declaration.get("Type") == "CommaDelimitedList":
             value = [part.strip() for part in str(value).split(",")]
         values[name] = value if isinstance(value, list) else str(value)

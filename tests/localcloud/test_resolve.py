@@ -83,3 +83,10 @@ def test_an_unsupported_intrinsic_is_a_clear_error() -> None:
 def test_references_lists_what_a_value_depends_on() -> None:
     value = {"A": {"Ref": "T"}, "B": {"Fn::GetAtt": ["Q", "Arn"]}, "C": {"Fn::Sub": "${F.Arn}-${AWS::Region}"}}
     assert references(value) == {"T", "Q", "F", "AWS::Region"}
+
+
+def test_number_bounds_and_patterns_of_parameters_are_enforced() -> None:
+    with pytest.raises(Unresolvable, match="ApprovalTimeoutSeconds: 5 is below its MinValue 60"):
+        resolver(ApprovalTimeoutSeconds="5")
+    with pytest.raises(Unresolvable, match="AdminEmail"):
+        resolver(AdminEmail="not-an-address")

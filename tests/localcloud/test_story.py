@@ -228,3 +228,43 @@ def test_the_demo_story_reaches_every_expected_state(shop: Shop) -> None:
 
     assert demo.failures == []
     assert len(demo.timeline) == 9
+
+
+def test_an_order_beyond_the_stock_fails_out_of_stock_and_reserves_nothing(shop: Shop) -> None:
+    before = requests.get(f"{shop.api}/products/limited-edition-cup", timeout=10).json()["available"]
+
+    order = place(shop, "story-oos", [{"productId": "limited-edition-cup", "quantity": before + 1}])
+
+    failed = wait_for(shop, order["orderId"], FINAL)
+    assert (failed["status"], failed["failureReason"]) == ("FAILED", "OUT_OF_STOCK")
+    assert requests.get(f"{shop.api}/products/limited-edition-cup", timeout=10).json()["available"] == before
+
+
+def test_a_flaky_payment_provider_is_retried_until_the_order_ships(shop: Shop) -> None:
+    order = place(shop, "story-flaky", [{"productId": "descaler", "quantity": 1}], paymentToken="tok_flaky")
+
+    assert wait_for(shop, order["orderId"], FINAL)["status"] == "SHIPPED"
+
+
+def test_a_cancel_while_awaiting_approval_ends_the_workflow_and_releases_the_stock(shop: Shop) -> None:
+    before = requests.get(f"{shop.api}/products/burr-grinder", timeout=10).json()["available"]
+    order = place(shop, "story-cancel", [{"productId": "burr-grinder", "quantity": 3}])
+    wait_for(shop, order["orderId"], {"AWAITING_APPROVAL"})
+
+    cancelled = requests.post(
+        f"{shop.api}/orders/{order['orderId']}/cancel", headers=auth(shop.customer_token), timeout=10
+    )
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "CANCELLED"
+    deadline = time.monotonic() + 30
+    while requests.get(f"{shop.api}/products/burr-grinder", timeout=10).json()["available"] != before:
+        assert time.monotonic() < deadline, "the stock of the cancelled order was never released"
+        time.sleep(0.2)
+    machine = str(shop.endpoints.outputs["OrderStateMachineArn"])
+    execution = f"{machine.replace(':stateMachine:', ':execution:')}:{order['orderId']}"
+    deadline = time.monotonic() + 30
+    while shop.client("stepfunctions").describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the workflow still waits for an approval that will never come"
+        time.sleep(0.2)
+    assert shop.client("stepfunctions").describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
