@@ -558,7 +558,7 @@ def render_profile(label: str, profile: Sequence[tuple[str, float]]) -> str:
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks cold-start", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--repeat", type=int, default=DEFAULT_REPEAT, help=f"runs per subject (default {DEFAULT_REPEAT}, min 3)"
     )

@@ -60,9 +60,11 @@ local cloud ready in {time.monotonic() - started:.1f} s
   demo customer    customer@example.com / {DEMO_PASSWORD}
   demo approver    approver@example.com / {DEMO_PASSWORD}
   carrier API key  {endpoints.carrier_api_key}   (header x-api-key)
-  an ID token:     AWS_ENDPOINT_URL={endpoints.aws} aws cognito-idp initiate-auth --auth-flow USER_PASSWORD_AUTH \\
-                     --client-id {endpoints.user_pool_client_id} \\
-                     --auth-parameters USERNAME=customer@example.com,PASSWORD={DEMO_PASSWORD}
+  an ID token:     curl -s {endpoints.aws}/ -H 'Content-Type: application/x-amz-json-1.1' \\
+                     -H 'X-Amz-Target: AWSCognitoIdentityProviderService.InitiateAuth' \\
+                     -d '{{"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "{endpoints.user_pool_client_id}", \\
+                          "AuthParameters": {{"USERNAME": "customer@example.com", "PASSWORD": "{DEMO_PASSWORD}"}}}}'
+                   then: curl {endpoints.api}/orders -H "Authorization: Bearer <AuthenticationResult.IdToken>"
 Ctrl-C stops everything.
 """,
             flush=True,

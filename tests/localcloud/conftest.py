@@ -41,7 +41,8 @@ class Shop:
 @pytest.fixture(scope="module")
 def shop() -> Iterator[Shop]:
     # Module scope: moto's backends are process-wide, so the cloud must be gone before other tests' mock_aws.
-    cloud = LocalCloud(api_port=0, aws_port=0, parameters={"ApprovalTimeoutSeconds": "120"}, log=lambda _: None)
+    # The shortest approval timeout the template allows: one test leaves an approval unanswered on purpose.
+    cloud = LocalCloud(api_port=0, aws_port=0, parameters={"ApprovalTimeoutSeconds": "60"}, log=lambda _: None)
     endpoints = cloud.start()
     try:
         catalog = CatalogTable(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))

@@ -55,6 +55,20 @@ def wait_for(shop: Shop, order_id: str, statuses: set[str], timeout: float = 30)
         time.sleep(0.2)
 
 
+@pytest.fixture(scope="module")
+def unanswered_order(shop: Shop) -> dict[str, Any]:
+    """A large order that nobody approves, placed when the module starts so that its approval (60 s, the
+    template's minimum) expires while the other tests run; the last test checks how it ended."""
+    order = place(shop, "story-unanswered", [{"productId": "espresso-machine", "quantity": 1}])
+    waiting = wait_for(shop, order["orderId"], {"AWAITING_APPROVAL", *FINAL})
+    assert waiting["status"] == "AWAITING_APPROVAL"
+    return waiting
+
+
+def test_a_large_order_that_nobody_approves_waits_for_an_approver(unanswered_order: dict[str, Any]) -> None:
+    assert unanswered_order["status"] == "AWAITING_APPROVAL"
+
+
 def test_the_public_catalog_is_served_without_a_token(shop: Shop) -> None:
     response = requests.get(f"{shop.api}/products", params={"limit": "3"}, timeout=10)
 
@@ -268,3 +282,14 @@ def test_a_cancel_while_awaiting_approval_ends_the_workflow_and_releases_the_sto
         assert time.monotonic() < deadline, "the workflow still waits for an approval that will never come"
         time.sleep(0.2)
     assert shop.client("stepfunctions").describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+
+
+def test_an_approval_nobody_answers_expires_and_the_order_is_rejected(
+    shop: Shop, unanswered_order: dict[str, Any]
+) -> None:
+    # Placed at the start of the module: by now most of its 60 s have passed.
+    rejected = wait_for(shop, unanswered_order["orderId"], FINAL, timeout=90)
+
+    assert rejected["status"] == "REJECTED"
+    pending = requests.get(f"{shop.api}/approvals", headers=auth(shop.approver_token), timeout=10).json()["items"]
+    assert unanswered_order["orderId"] not in [approval["orderId"] for approval in pending]
