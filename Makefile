@@ -73,7 +73,7 @@ seed: install ## Fill the Catalog with the demo products: STACK=<stack> (or TABL
 openapi: install ## Regenerate docs/openapi.json from the code
 	python -m tools.openapi --write
 
-bench: install ## Print the benchmark figures (cold starts against a bare boto3 baseline)
+bench: install ## Print the figures: cold starts vs a bare boto3 baseline; local cloud throughput, latency, start-up
 	python -m benchmarks
 
 clean: ## Remove build output and the virtualenv

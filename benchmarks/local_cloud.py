@@ -98,6 +98,7 @@ DEFAULT_ORDERS = 50
 DEFAULT_CONCURRENCY = 5
 DEFAULT_STARTUPS = 3
 PROFILE_SAMPLES = 100
+IDLE_SAMPLE_SECONDS = 2.0
 
 
 class BenchmarkFailure(RuntimeError):
@@ -194,6 +195,15 @@ def cpu_seconds(processes: Sequence[Process]) -> float:
         if fields is not None:
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(processes: Sequence[Process]) -> dict[Process, float]:
+    return {process: cpu_seconds([process]) for process in processes}
+
+
+def cpu_since(before: dict[Process, float], processes: Sequence[Process]) -> float:
+    """CPU seconds the processes used since `before` was taken (all of it for those started since)."""
+    return sum(max(0.0, cpu_seconds([process]) - before.get(process, 0.0)) for process in processes)
 
 
 def command_line(pid: int) -> str:
@@ -331,7 +341,7 @@ def place_and_wait(shop: Shop, session: requests.Session, key: str) -> Shipped:
         if seen >= deadline:
             break
         time.sleep(max(0.0, min(POLL_INTERVAL, deadline - seen)))
-    raise BenchmarkFailure(f"order {order_id} not SHIPPED within {SHIP_TIMEOUT:.0f} s (still {status})")
+    raise BenchmarkFailure(f"order {order_id} not SHIPPED within {SHIP_TIMEOUT:g} s (still {status})")
 
 
 # --- Figure 1: GET /orders/{id} through the gateway vs. raw get_item ---------------------------------------
@@ -378,7 +388,9 @@ def own_workers() -> list[Process]:
     return [process for process in process_tree(os.getpid()) if process.pid != os.getpid()]
 
 
-def measure_reads(shop: Shop, order_id: str, total: int, rounds: int, order: random.Random) -> tuple[Series, Series]:
+def measure_reads(
+    shop: Shop, order_id: str, total: int, rounds: int, order: random.Random
+) -> tuple[Series, Series, float]:
     session = requests.Session()
     url = f"{shop.endpoints.api}/orders/{order_id}"
     headers = shop.headers
@@ -396,6 +408,10 @@ def measure_reads(shop: Shop, order_id: str, total: int, rounds: int, order: ran
         if "Item" not in dynamodb.get_item(TableName=table_name, Key=key, ConsistentRead=True):
             raise BenchmarkFailure(f"get_item found no order {order_id} in {table_name}")
 
+    time.sleep(1)  # the order's own events settle; then this process at rest: the pollers alone
+    idle_started = time.process_time()
+    time.sleep(IDLE_SAMPLE_SECONDS)
+    idle_cpu = (time.process_time() - idle_started) / IDLE_SAMPLE_SECONDS
     gateway = Series("GET /orders/{id} via the gateway")
     raw = Series("get_item, boto3 -> moto server")
     for _ in range(max(10, total // 10)):  # warm-up: connections, caches, the function's worker
@@ -408,10 +424,10 @@ def measure_reads(shop: Shop, order_id: str, total: int, rounds: int, order: ran
         for series, call in subjects:
             timed_loop(series, size, call, own_workers)
     session.close()
-    return gateway, raw
+    return gateway, raw, idle_cpu
 
 
-def render_reads(gateway: Series, raw: Series, rounds: int) -> tuple[list[str], bool]:
+def render_reads(gateway: Series, raw: Series, rounds: int, idle_cpu: float, started: str) -> tuple[list[str], bool]:
     ratio = gateway.rate / raw.rate
     per_round = [a / b for a, b in zip(gateway.round_rates(), raw.round_rates(), strict=True)]
     header = ["subject", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "cpu here ms/req", "cpu workers ms/req"]
@@ -435,6 +451,9 @@ def render_reads(gateway: Series, raw: Series, rounds: int) -> tuple[list[str], 
         f"{rounds} interleaved rounds shuffled each round, after an untimed warm-up; the cloud's pollers run as usual",
         "  req/s = requests / their elapsed time; cpu here = this process (client, gateway, moto, pollers: one "
         "interpreter); cpu workers = the function worker processes",
+        started,
+        f"  this process at rest (the pollers alone, {IDLE_SAMPLE_SECONDS:g} s before the rounds): "
+        f"{idle_cpu:.2f} CPU-s/s",
         "",
         *table(header, rows, numeric={1, 2, 3, 4, 5, 6, 7}),
         "",
@@ -651,6 +670,21 @@ def render_stages(results: list[Shipped]) -> list[str]:
     return table(["stage", "orders", "p50", "p90", "max"], rows, numeric={1, 2, 3, 4})
 
 
+def batching_windows(cloud: LocalCloud) -> str:
+    """The event source mappings that hold a batch open (template.yaml), as one line."""
+    resources = cloud.stack.cloudformation.get("Resources", {}) if cloud.stack is not None else {}
+    windows = [
+        f"{logical_id} {float(resource['Properties']['MaximumBatchingWindowInSeconds']):g} s"
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::Lambda::EventSourceMapping"
+        and resource.get("Properties", {}).get("MaximumBatchingWindowInSeconds")
+    ]
+    return (
+        f"Batching windows on the way (template.yaml; the pollers hold a batch open from its first record for that "
+        f"long, as Lambda does, and poll every {cloud.poll_interval:g} s): {', '.join(windows) or 'none'}"
+    )
+
+
 def workers_at_rest() -> str:
     workers = own_workers()
     total = sum(rss_bytes(process.pid) for process in workers)
@@ -712,20 +746,26 @@ def start_once(environment: dict[str, str]) -> Startup:
         lines: queue.Queue[tuple[float, str] | None] = queue.Queue()
         reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
         reader.start()
+        known: set[Process] = set()
         try:
             ready_at, reported = _wait_ready(lines, started + READY_TIMEOUT)
             if ready_at is None:
                 errors.seek(0)
                 tail = "\n".join(errors.read().splitlines()[-8:])
-                state = f"exited with {process.poll()}" if process.poll() is not None else "still not ready"
-                raise BenchmarkFailure(f"`python -m localcloud` {state} after {READY_TIMEOUT:.0f} s at most:\n{tail}")
+                returncode = process.poll()
+                state = f"not ready within {READY_TIMEOUT:g} s" if returncode is None else f"exited with {returncode}"
+                raise BenchmarkFailure(
+                    f"`python -m localcloud` {state}, before its ready line; its stderr ends:\n{tail}"
+                )
             time.sleep(IDLE_BEFORE_MEMORY)
             tree = process_tree(process.pid)
             rss = sum(rss_bytes(member.pid) for member in tree)
-            stop_seconds, strays = _interrupt(process, tree)
+            known.update(tree)
+            stop_seconds, strays = _interrupt(process, known)
         finally:
-            _kill_tree(process)
+            _kill_tree(process, known)
             reader.join(timeout=5)
+            process.stdout.close()
     return Startup(ready_at - started, reported, rss, len(tree), stop_seconds, strays)
 
 
@@ -743,31 +783,28 @@ def _wait_ready(lines: queue.Queue[tuple[float, str] | None], deadline: float) -
     return None, 0.0
 
 
-def _interrupt(process: subprocess.Popen[str], tree: list[Process]) -> tuple[float | None, list[str]]:
+def _interrupt(process: subprocess.Popen[str], known: set[Process]) -> tuple[float | None, list[str]]:
     """Ctrl-C as a terminal sends it to `make run`; then every process of the tree must be gone in time."""
-    command_lines = {member.pid: command_line(member.pid) for member in tree}
-    late = set(process_tree(process.pid)) | set(tree)  # anything started meanwhile too
+    known |= set(process_tree(process.pid))  # anything started since the snapshot too
+    command_lines = {member.pid: command_line(member.pid) for member in known}
     interrupted = time.monotonic()
     process.send_signal(signal.SIGINT)
     deadline = interrupted + STOP_TIMEOUT
     while time.monotonic() < deadline:
         process.poll()  # reaps the direct child (it would stay a zombie otherwise)
-        if process.returncode is not None and not any(running(member) for member in late):
+        if process.returncode is not None and not any(running(member) for member in known):
             return time.monotonic() - interrupted, []
         time.sleep(0.02)
-    strays = [
-        f"pid {member.pid} ({command_lines.get(member.pid) or command_line(member.pid)})"
-        for member in late
-        if running(member)
-    ]
-    return None, strays
+    return None, [f"pid {member.pid} ({command_lines[member.pid]})" for member in known if running(member)]
 
 
-def _kill_tree(process: subprocess.Popen[str]) -> None:
-    """Whatever is left of the tree that this benchmark started: killed by pid, then the child reaped."""
-    for member in process_tree(process.pid) if process.poll() is None else []:
-        if member.pid != process.pid:
-            os.kill(member.pid, signal.SIGKILL)
+def _kill_tree(process: subprocess.Popen[str], known: set[Process]) -> None:
+    """Whatever is left of what this benchmark started (the child, its descendants, strays seen before that
+    were re-parented since): killed by pid, then the child reaped."""
+    for member in known | set(process_tree(process.pid)):
+        if member.pid != process.pid and running(member):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member.pid, signal.SIGKILL)
     if process.poll() is None:
         process.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -855,19 +892,13 @@ def in_process_figures(arguments: argparse.Namespace) -> Iterator[list[str]]:
         session.close()
         order_id = first.order_id
 
-        gateway, raw = measure_reads(
-            shop,
-            order_id,
-            arguments.requests,
-            arguments.rounds,
-            random.Random(arguments.seed),  # noqa: S311
-        )
-        lines, met = render_reads(gateway, raw, arguments.rounds)
-        lines.insert(
-            3,
+        shuffle = random.Random(arguments.seed)  # noqa: S311  (shuffles the run order; nothing secret)
+        gateway, raw, idle_cpu = measure_reads(shop, order_id, arguments.requests, arguments.rounds, shuffle)
+        started = (
             f"  local cloud started in-process in {shop.started_in:.1f} s; the order read was placed and shipped "
-            f"first ({first.ship_seconds:.1f} s, cold workers)",
+            f"first ({first.ship_seconds:.1f} s, cold workers)"
         )
+        lines, met = render_reads(gateway, raw, arguments.rounds, idle_cpu, started)
         if arguments.explain or not met:
             lines += explain_reads(shop, order_id, gateway, raw, PROFILE_SAMPLES)
         yield lines
@@ -875,7 +906,9 @@ def in_process_figures(arguments: argparse.Namespace) -> Iterator[list[str]]:
         before = shop.catalog().get(PRODUCT_ID)
         warmed, _ = ship_orders(shop, warm_up, warm_up, f"bench-{run}-warm")
         log.invocations.clear()
+        here, workers = time.process_time(), cpu_by_process(own_workers())
         results, elapsed = ship_orders(shop, arguments.orders, arguments.concurrency, f"bench-{run}")
+        here, worker_cpu = time.process_time() - here, cpu_since(workers, own_workers())
         invocations = list(log.invocations)
         after = shop.catalog().get(PRODUCT_ID)
         lines, _ = render_orders(results, elapsed, arguments.concurrency, warmed, invocations)
@@ -885,7 +918,12 @@ def in_process_figures(arguments: argparse.Namespace) -> Iterator[list[str]]:
             lines.append(
                 f"Stock of {PRODUCT_ID}: {before.available} -> {after.available} for {shipped} orders ({check})"
             )
-        lines.append(workers_at_rest())
+        lines += [
+            f"CPU during the run ({elapsed:.1f} s, {os.cpu_count()} CPUs): this process (clients, gateway, moto, "
+            f"pollers, Step Functions) {here / elapsed:.2f} CPU-s/s, the worker processes {worker_cpu / elapsed:.2f}",
+            batching_windows(cloud),
+            workers_at_rest(),
+        ]
         yield lines
     finally:
         cloud.stop()

@@ -524,6 +524,15 @@ class LocalCloud:
             return None, json.loads(result.payload)
 
         static = ROOT / "web"
+        # The console's settings, as a deployment would write them next to it; Cognito through the gateway's
+        # same-origin proxy, so the console's Content-Security-Policy ('self') holds locally too.
+        console_config = {
+            "apiBase": "/api",
+            "region": self.region,
+            "userPoolId": str(pool_id or ""),
+            "userPoolClientId": str(self._resolved.refs.get("UserPoolClient", "")),
+            "cognitoEndpoint": "/cognito",
+        }
         self._gateway = Gateway(
             routes=routes,
             invoke=invoke,
@@ -531,6 +540,8 @@ class LocalCloud:
             api_keys=self._api_keys,
             usage_limit_per_second=self._usage_limit,
             static_dir=static if static.is_dir() else None,
+            extra_files={"/config.json": json.dumps(console_config).encode()},
+            cognito_url=f"{self.aws_url}/" if pool_id else None,
         )
         port = self._gateway.start("127.0.0.1", self.api_port)
         return f"http://127.0.0.1:{port}"

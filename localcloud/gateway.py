@@ -2,7 +2,8 @@
 
 It builds the proxy events API Gateway builds (the shape of `sam local generate-event apigateway aws-proxy`),
 checks Cognito ID tokens and API keys before any function runs, and answers its own refusals in
-problem+json as the template's GatewayResponses declare.
+problem+json as the template's GatewayResponses declare. For the web console it serves static files, extra
+files (config.json) and, at POST /cognito, a same-origin proxy to the user pool's public actions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import secrets
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -60,6 +62,24 @@ _WEB_TYPES = {
 }
 _REQUEST_HOP_BY_HOP = frozenset({"transfer-encoding", "connection", "keep-alive"})
 _HOP_BY_HOP = _REQUEST_HOP_BY_HOP | {"content-length"}  # of a response: the gateway sets its own length
+# What a browser may call on Cognito's public endpoint without AWS credentials; moto's server would also take
+# unsigned admin actions (AdminAddUserToGroup...), which the console's same-origin proxy must not pass on.
+_COGNITO_TARGET = "AWSCognitoIdentityProviderService."
+_COGNITO_PUBLIC_ACTIONS = frozenset(
+    {
+        "SignUp",
+        "ConfirmSignUp",
+        "ResendConfirmationCode",
+        "InitiateAuth",
+        "RespondToAuthChallenge",
+        "ForgotPassword",
+        "ConfirmForgotPassword",
+        "GetUser",
+        "ChangePassword",
+        "GlobalSignOut",
+        "RevokeToken",
+    }
+)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -384,6 +404,8 @@ class Gateway:
         cors_methods: str = "GET,PUT,POST,DELETE,OPTIONS",
         cors_max_age: int = 600,
         static_dir: Path | None = None,
+        extra_files: Mapping[str, bytes] | None = None,  # URL path -> content, served before static_dir
+        cognito_url: str | None = None,  # where POST /cognito is proxied (the console's same-origin Cognito)
         on_request: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if usage_limit_per_second <= 0:
@@ -410,6 +432,8 @@ class Gateway:
             ("Access-Control-Max-Age", str(cors_max_age)),
         ]
         self._static_dir = static_dir.resolve() if static_dir is not None else None
+        self._extra_files = dict(extra_files or {})
+        self._cognito_url = cognito_url
         self._on_request = on_request
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -516,11 +540,43 @@ class Gateway:
         return reply
 
     def _static_or_not_found(self, request: _Request) -> _Reply:
+        if request.path == "/cognito" and request.method == "POST" and self._cognito_url is not None:
+            return self._cognito(self._cognito_url, request)
+        if request.method in ("GET", "HEAD") and request.path in self._extra_files:
+            content_type = _WEB_TYPES.get(Path(request.path).suffix.lower(), "application/octet-stream")
+            headers = [("Content-Type", content_type), ("Cache-Control", "no-cache")]
+            return _Reply(200, headers, self._extra_files[request.path])
         if request.method in ("GET", "HEAD") and self._static_dir is not None:
             served = self._static(self._static_dir, request.path)
             if served is not None:
                 return served
         return self._not_found()
+
+    def _cognito(self, url: str, request: _Request) -> _Reply:
+        """Cognito's JSON 1.1 API for the console: the public actions only, passed on unchanged."""
+        target = request.header("X-Amz-Target") or ""
+        action = target.removeprefix(_COGNITO_TARGET) if target.startswith(_COGNITO_TARGET) else ""
+        if action not in _COGNITO_PUBLIC_ACTIONS:  # what Cognito answers to an unsigned admin call
+            refusal = {"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"}
+            return _Reply(400, [("Content-Type", "application/x-amz-json-1.1")], json.dumps(refusal).encode())
+        forwarded = urllib.request.Request(  # noqa: S310  (cognito_url is the local moto server's http URL)
+            url,
+            data=request.body,
+            method="POST",
+            headers={
+                "Content-Type": request.header("Content-Type") or "application/x-amz-json-1.1",
+                "X-Amz-Target": target,
+            },
+        )
+        try:
+            with urllib.request.urlopen(forwarded, timeout=10) as response:  # noqa: S310
+                status, headers, content = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:  # Cognito's own 4xx: the console shows its message
+            status, headers, content = error.code, error.headers, error.read()
+        except OSError:
+            logger.exception("the Cognito endpoint could not be reached", extra={"url": url})
+            return self._problem(502, "Bad Gateway", "the user pool could not be reached", "InternalServerError")
+        return _Reply(status, [("Content-Type", headers.get("Content-Type") or "application/x-amz-json-1.1")], content)
 
     def _match(self, path: str) -> tuple[str, _Resource, dict[str, str]] | None:
         candidates = [path]

@@ -1,0 +1,41 @@
+// CloudFront Function (cloudfront-js-2.0), viewer response, on every behaviour: the security headers of the
+// console and the API. Headers the origin set are kept, except these, which are ours to decide.
+// template.yaml embeds this file byte for byte (tests/template/test_edge.py); `node --test edge/` tests it.
+
+// The console loads its own scripts, styles, fonts and images only, calls the API on this origin (/api/) and
+// Cognito at https://cognito-idp.<region>.amazonaws.com (proxied on the same origin when run locally).
+const CONTENT_SECURITY_POLICY = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self' https://*.amazonaws.com",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'"
+].join('; ');
+
+const SECURITY_HEADERS = {
+    'strict-transport-security': 'max-age=63072000; includeSubDomains; preload',
+    'content-security-policy': CONTENT_SECURITY_POLICY,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'strict-origin-when-cross-origin',
+    'x-frame-options': 'DENY',
+    'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()'
+};
+
+function handler(event) {
+    const response = event.response;
+    const headers = response.headers;
+    Object.keys(SECURITY_HEADERS).forEach((name) => {
+        const ours = { value: SECURITY_HEADERS[name] };
+        // A header the origin sent twice comes with a multiValue list, which CloudFront applies over value.
+        if (headers[name] && headers[name].multiValue) {
+            ours.multiValue = [{ value: ours.value }];
+        }
+        headers[name] = ours;
+    });
+    return response;
+}
