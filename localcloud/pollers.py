@@ -448,7 +448,7 @@ class StreamPoller(_Interruptible):
             "eventVersion": "1.1",
             "eventSource": "aws:dynamodb",
             "awsRegion": self._region,
-            "dynamodb": _json_ready(raw["dynamodb"]),
+            "dynamodb": json_ready(raw["dynamodb"]),
         }
         identity = raw.get("userIdentity")
         if identity:
@@ -537,12 +537,12 @@ class StreamPoller(_Interruptible):
         return f"arn:aws:lambda:{self._region}:{_arn_account(self.stream_arn)}:function:{self.function}"
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """boto3 parses timestamps and binaries in stream records; Lambda's event has epoch seconds and base64."""
     if isinstance(value, dict):
-        return {key: _json_ready(inner) for key, inner in value.items()}
+        return {key: json_ready(inner) for key, inner in value.items()}
     if isinstance(value, list):
-        return [_json_ready(inner) for inner in value]
+        return [json_ready(inner) for inner in value]
     if isinstance(value, datetime):
         return int(value.timestamp())
     if isinstance(value, bytes):

@@ -14,7 +14,6 @@ still run concurrently (moto gives each its own thread) and interleave at task b
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -26,7 +25,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import EventPattern
 
+from localcloud.pollers import json_ready
 from localcloud.template import Stack, load_stack
 from shop.adapters.catalog_table import CatalogTable
 from shop.adapters.dynamodb import from_attributes as plain
@@ -372,19 +371,6 @@ def _create_state_machine(created: WorkflowStack) -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _json_ready(value: Any) -> Any:
-    """boto3 parsed timestamps and binaries in stream records; Lambda's event carries epoch seconds and base64."""
-    if isinstance(value, dict):
-        return {key: _json_ready(inner) for key, inner in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(inner) for inner in value]
-    if isinstance(value, datetime):
-        return int(value.timestamp())
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    return value
-
-
 class ConsumerFailed(AssertionError):
     """A consumer kept failing a batch past the retries the template allows: never expected in these tests."""
 
@@ -431,7 +417,7 @@ class StreamSource:
         records = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
         if records:
             self.position = records[-1]["dynamodb"]["SequenceNumber"]
-        return [_json_ready(record) | {"eventSourceARN": self.stream_arn} for record in records]
+        return [json_ready(record) | {"eventSourceARN": self.stream_arn} for record in records]
 
     def poll(self) -> int:
         records = self.read()
