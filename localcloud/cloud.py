@@ -28,6 +28,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from localcloud import pollers
+from localcloud.edge import default_viewer_response_code, viewer_response_headers
 from localcloud.gateway import Gateway, TokenVerifier, routes_from_rest_api
 from localcloud.provision import create_table
 from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values, references
@@ -133,7 +134,10 @@ class LocalCloud:
         self._layer_dirs: dict[str, Path] = {}
         self._rest_apis: dict[str, Any] = {}
         self._records: dict[str, dict[str, Any]] = {}  # type -> logical id -> resolved properties
-        self._triggers: list[tuple[str, str, str]] = []  # (Cognito trigger, user pool id, function)
+        self._triggers: list[tuple[str, str, str]] = []
+        self._edge_functions: dict[
+            str, str
+        ] = {}  # CloudFront Function logical id -> its code  # (Cognito trigger, user pool id, function)
         self._lock = threading.Lock()
         self.endpoints: Endpoints | None = None
         self._saved_environment: dict[str, str | None] = {}
@@ -542,9 +546,21 @@ class LocalCloud:
             static_dir=static if static.is_dir() else None,
             extra_files={"/config.json": json.dumps(console_config).encode()},
             cognito_url=f"{self.aws_url}/" if pool_id else None,
+            viewer_response_headers=self._viewer_response_headers(),
         )
         port = self._gateway.start("127.0.0.1", self.api_port)
         return f"http://127.0.0.1:{port}"
+
+    def _viewer_response_headers(self) -> dict[str, str]:
+        """The security headers of the distribution's viewer-response function, run once by Node.js."""
+        code = default_viewer_response_code(self._stack.cloudformation["Resources"], self._edge_functions)
+        return viewer_response_headers(code) if code is not None else {}
+
+    def _edge_function(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        """A CloudFront Function: not served locally as such, but its code is run for the gateway's headers."""
+        self._edge_functions[logical_id] = str(raw.get("FunctionCode", ""))
+        arn = f"arn:aws:cloudfront::{ACCOUNT_ID}:function/{self._name(logical_id)}"
+        self._set(logical_id, arn, FunctionARN=arn, Stage="LIVE")
 
     def _start_pollers(self) -> None:
         def invoke(function: str, event: dict[str, Any]) -> Any:
@@ -689,6 +705,7 @@ _PROVISIONERS: dict[str, Callable[[LocalCloud, str, dict[str, Any], dict[str, An
     "AWS::ApiGateway::ApiKey": LocalCloud._api_key,
     "AWS::ApiGateway::UsagePlan": LocalCloud._usage_plan,
     "AWS::ApiGateway::RestApi": LocalCloud._rest_api,
+    "AWS::CloudFront::Function": LocalCloud._edge_function,
     "AWS::Lambda::EventSourceMapping": LocalCloud._keep,
     "AWS::Events::Rule": LocalCloud._keep,
     "AWS::Lambda::EventInvokeConfig": LocalCloud._keep,

@@ -407,6 +407,9 @@ class Gateway:
         extra_files: Mapping[str, bytes] | None = None,  # URL path -> content, served before static_dir
         cognito_url: str | None = None,  # where POST /cognito is proxied (the console's same-origin Cognito)
         on_request: Callable[[dict[str, Any]], None] | None = None,
+        # Headers the template's CloudFront viewer-response function sets (localcloud.edge): added to every
+        # response below 400, replacing the origin's, as CloudFront does in front of the deployed stack.
+        viewer_response_headers: Mapping[str, str] | None = None,
     ) -> None:
         if usage_limit_per_second <= 0:
             raise ValueError("usage_limit_per_second must be positive")
@@ -437,6 +440,7 @@ class Gateway:
         self._on_request = on_request
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._viewer_headers = dict(viewer_response_headers or {})
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
@@ -477,7 +481,15 @@ class Gateway:
     # --- answering ---------------------------------------------------------------------------------------
 
     def answer(self, request: _Request) -> _Reply:
-        """What API Gateway would answer to one request."""
+        """What the deployed stack (CloudFront, then API Gateway or the console bucket) would answer."""
+        reply = self._answer(request)
+        if reply.status < 400 and self._viewer_headers:
+            owned = {name.lower() for name in self._viewer_headers}
+            kept = [(name, value) for name, value in reply.headers if name.lower() not in owned]
+            reply.headers[:] = [*kept, *self._viewer_headers.items()]
+        return reply
+
+    def _answer(self, request: _Request) -> _Reply:
         found = self._match(request.path)
         if found is None:
             return self._static_or_not_found(request)

@@ -293,3 +293,15 @@ def test_an_approval_nobody_answers_expires_and_the_order_is_rejected(
     assert rejected["status"] == "REJECTED"
     pending = requests.get(f"{shop.api}/approvals", headers=auth(shop.approver_token), timeout=10).json()["items"]
     assert unanswered_order["orderId"] not in [approval["orderId"] for approval in pending]
+
+
+def test_the_console_and_the_api_carry_the_cloudfront_security_headers(shop: Shop) -> None:
+    page = requests.get(f"{shop.api}/", timeout=10)
+    api = requests.get(f"{shop.api}/api/products", timeout=10)
+
+    for response in (page, api):
+        assert response.status_code == 200
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # As at the edge: a viewer-response function does not run on origin errors.
+    assert "Content-Security-Policy" not in requests.get(f"{shop.api}/orders", timeout=10).headers
