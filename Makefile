@@ -18,6 +18,9 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/shop
 export AWS_DEFAULT_REGION ?= us-east-1
 
+# The browser tests use Debian's Chromium; installing it needs root (CI runs as root).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
@@ -32,6 +35,7 @@ $(STAMP): pyproject.toml package-lock.json
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
 	npm ci --no-audit --no-fund --loglevel=error
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	rm -f $(VENV)/.installed-*
 	touch $@
 

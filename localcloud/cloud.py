@@ -134,10 +134,8 @@ class LocalCloud:
         self._layer_dirs: dict[str, Path] = {}
         self._rest_apis: dict[str, Any] = {}
         self._records: dict[str, dict[str, Any]] = {}  # type -> logical id -> resolved properties
-        self._triggers: list[tuple[str, str, str]] = []
-        self._edge_functions: dict[
-            str, str
-        ] = {}  # CloudFront Function logical id -> its code  # (Cognito trigger, user pool id, function)
+        self._triggers: list[tuple[str, str, str]] = []  # (Cognito trigger, user pool id, function)
+        self._edge_functions: dict[str, str] = {}  # CloudFront Function logical id -> its code
         self._lock = threading.Lock()
         self.endpoints: Endpoints | None = None
         self._saved_environment: dict[str, str | None] = {}

@@ -206,17 +206,24 @@ async function route(focus = true) {
     go('#/sign-in', 'Sign in to see this page.');
     return;
   }
-  for (const section of document.querySelectorAll('[data-view]')) section.hidden = section.dataset.view !== name;
+  const view = $(`[data-view="${name}"]`);
+  for (const section of document.querySelectorAll('[data-view]')) {
+    section.hidden = section !== view;
+    section.removeAttribute('aria-busy');
+  }
   for (const link of document.querySelectorAll('nav a')) {
     if (link.getAttribute('href') === `#/${name}`) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  if (focus) $(focusNext || `[data-view="${name}"] h1`).focus();
+  if (focus) (focusNext ? $(focusNext) : view.querySelector('h1')).focus();
   focusNext = '';
+  view.setAttribute('aria-busy', 'true'); // until its content is loaded
   try {
     await views[name].render?.(current);
   } catch (error) {
     if (current === generation) showError(error);
+  } finally {
+    if (current === generation) view.removeAttribute('aria-busy');
   }
 }
 

@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 
+# `make install` brings Playwright (pip) and Debian's Chromium (apt): missing either is a broken install, not a
+# reason to skip.
+from playwright import sync_api
+
 from localcloud.cloud import Endpoints, LocalCloud
 from localcloud.users import ensure_user
 from shop.adapters.catalog_table import CatalogTable
 from tools.seed import load_demo_catalog
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright (pip)")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -108,8 +110,9 @@ class Watched:
 
 @pytest.fixture(scope="module")
 def local_shop() -> Iterator[LocalShop]:
-    # Module scope: moto's backends are process-wide, so the cloud must be gone before other tests' mock_aws.
-    cloud = LocalCloud(api_port=0, aws_port=0, log=lambda _: None)
+    # Module scope: moto's backends are process-wide, so the cloud must be gone before other tests' mock_aws;
+    # and a stack name of its own, so that its resources do not collide with the other local clouds' in moto.
+    cloud = LocalCloud(stack_name="console", api_port=0, aws_port=0, log=lambda _: None)
     endpoints = cloud.start()
     try:
         catalog = CatalogTable(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
@@ -124,8 +127,9 @@ def local_shop() -> Iterator[LocalShop]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.skip(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+    assert CHROMIUM.is_file(), (
+        f"the browser tests need Chromium at {CHROMIUM}: make install runs apt-get install chromium"
+    )
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched

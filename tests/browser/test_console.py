@@ -34,7 +34,13 @@ def sign_in(console: Watched, email: str) -> None:
     expect(page.get_by_role("status")).to_have_text(f"Signed in as {email}.")
 
 
+def loaded(console: Watched, view: str) -> None:
+    """Waits until the view shows what it fetched (it is aria-busy until then)."""
+    console.page.locator(f'section[data-view="{view}"]:not([aria-busy])').wait_for()
+
+
 def add_to_cart(console: Watched, product: str, quantity: int) -> None:
+    loaded(console, "catalog")  # a catalog still loading would replace the card being filled in
     card = console.page.get_by_role("listitem").filter(has=console.page.get_by_role("heading", name=product))
     card.get_by_label("Quantity").fill(str(quantity))
     card.get_by_role("button", name="Add to cart").click()
