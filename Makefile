@@ -25,7 +25,7 @@ STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
 
-.PHONY: help install run demo format lint types test check build deploy bench seed openapi clean
+.PHONY: help install run demo publish-console format lint types test check build deploy bench seed openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ build: install ## sam build (arm64, Python 3.13)
 
 deploy: build ## sam deploy with samconfig.toml's CONFIG_ENV (default|dev|prod); first time: sam deploy --guided
 	sam deploy --config-env $(CONFIG_ENV)
+
+publish-console: install ## Upload web/ and its config.json (from STACK's outputs) to the console bucket; invalidate CloudFront
+	python -m tools.publish_console --stack $(STACK)
 
 seed: install ## Fill the Catalog with the demo products: STACK=<stack> (or TABLE=<name>; AWS_ENDPOINT_URL for local)
 	python -m tools.seed $(if $(TABLE),--table $(TABLE),--stack $(STACK))
