@@ -17,8 +17,7 @@ from pathlib import Path
 
 from localcloud.cloud import LocalCloud
 from localcloud.users import ensure_user
-from shop.adapters.catalog_table import CatalogTable
-from tools.seed import load_demo_catalog
+from tools.seed import seed
 
 DEMO_PASSWORD = "Local-demo-Passw0rd"  # noqa: S105  (a local demo account on a local emulator)
 DEMO_USERS = (("customer@example.com", "customers"), ("approver@example.com", "admins"))
@@ -45,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         endpoints = cloud.start()
-        catalog = CatalogTable(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
-        for product in load_demo_catalog():
-            catalog.put(product)
+        seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
         cognito = cloud.client("cognito-idp")
         for email, group in DEMO_USERS:
             ensure_user(cognito, endpoints.user_pool_id, email, DEMO_PASSWORD, group)

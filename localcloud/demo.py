@@ -16,8 +16,7 @@ import requests
 
 from localcloud.cloud import LocalCloud
 from localcloud.users import ensure_user, id_token
-from shop.adapters.catalog_table import CatalogTable
-from tools.seed import load_demo_catalog
+from tools.seed import seed
 
 PASSWORD = "Local-demo-Passw0rd"  # noqa: S105  (a demo account of the local, throwaway user pool)
 ADDRESS = {
@@ -237,9 +236,7 @@ def main() -> int:
     cloud = LocalCloud(api_port=0, aws_port=0, log=lambda _: None)
     try:
         endpoints = cloud.start()
-        catalog = CatalogTable(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
-        for product in load_demo_catalog():
-            catalog.put(product)
+        seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
         print(f"local cloud up: API {endpoints.api}, AWS {endpoints.aws}\n", flush=True)
         demo = play(cloud)
     finally:

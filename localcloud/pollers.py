@@ -61,12 +61,12 @@ class _Interruptible:
         return not self._stopping.wait(max(0.0, seconds))
 
 
-def _passes(record: dict[str, Any], patterns: Sequence[EventPattern]) -> bool:
+def passes_filters(record: dict[str, Any], patterns: Sequence[EventPattern]) -> bool:
     """Lambda hands a record to the function when there is no filter or any one filter matches it."""
     return not patterns or any(pattern.matches_event(cast(Any, record)) for pattern in patterns)
 
 
-def _load_patterns(filters: Sequence[str]) -> list[EventPattern]:
+def load_patterns(filters: Sequence[str]) -> list[EventPattern]:
     # Lambda's filter criteria are EventBridge patterns; moto implements that syntax for EventBridge rules.
     return [EventPattern.load(text) for text in filters]
 
@@ -141,7 +141,7 @@ class SqsPoller(_Interruptible):
         self.report_batch_item_failures = report_batch_item_failures
         self._invoke = invoke
         self._sqs = sqs
-        self._patterns = _load_patterns(filters)
+        self._patterns = load_patterns(filters)
 
     def __repr__(self) -> str:
         return f"SqsPoller({self.function} <- {self.queue_arn})"
@@ -202,7 +202,7 @@ class SqsPoller(_Interruptible):
         """Lambda deletes a message that matches none of the filters: it never reaches the function."""
         if not self._patterns:
             return messages
-        wanted = [message for message in messages if _passes(_filterable(self._record(message)), self._patterns)]
+        wanted = [message for message in messages if passes_filters(_filterable(self._record(message)), self._patterns)]
         self._delete([message for message in messages if message not in wanted])
         return wanted
 
@@ -315,7 +315,7 @@ class StreamPoller(_Interruptible):
         self._invoke = invoke
         self._streams = streams
         self._sqs = sqs
-        self._patterns = _load_patterns(filters)
+        self._patterns = load_patterns(filters)
         self._region = _arn_region(stream_arn)
         # Per shard: the last sequence number done with (absent: nothing read yet), and the work still pending.
         self._positions: dict[str, str] = {}
@@ -413,7 +413,7 @@ class StreamPoller(_Interruptible):
                 for raw in page:
                     through = str(raw["dynamodb"]["SequenceNumber"])
                     record = self._lambda_record(raw)
-                    if _passes(record, self._patterns):
+                    if passes_filters(record, self._patterns):
                         matched.append(record)
                         if len(matched) == self.batch_size:
                             return _Work(matched, through)

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -34,8 +35,9 @@ def catalog_table_of_stack(stack_name: str) -> str:
     raise SystemExit(f"stack {stack_name} has no CatalogTableName output")
 
 
-def seed(table_name: str) -> int:
-    table = CatalogTable(table_name, boto3.client("dynamodb"))
+def seed(table_name: str, client: Any = None) -> int:
+    """Put every demo product into the table (through `client`, or a default DynamoDB client)."""
+    table = CatalogTable(table_name, client or boto3.client("dynamodb"))
     products = load_demo_catalog()
     for product in products:
         table.put(product)

@@ -21,8 +21,7 @@ from playwright import sync_api
 
 from localcloud.cloud import Endpoints, LocalCloud
 from localcloud.users import ensure_user
-from shop.adapters.catalog_table import CatalogTable
-from tools.seed import load_demo_catalog
+from tools.seed import seed
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -115,9 +114,7 @@ def local_shop() -> Iterator[LocalShop]:
     cloud = LocalCloud(stack_name="console", api_port=0, aws_port=0, log=lambda _: None)
     endpoints = cloud.start()
     try:
-        catalog = CatalogTable(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
-        for product in load_demo_catalog():
-            catalog.put(product)
+        seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
         running = LocalShop(cloud=cloud, endpoints=endpoints)
         running.user(APPROVER, "admins")
         yield running

@@ -10,8 +10,7 @@ import pytest
 
 from localcloud.cloud import Endpoints, LocalCloud
 from localcloud.users import ensure_user, id_token
-from shop.adapters.catalog_table import CatalogTable
-from tools.seed import load_demo_catalog
+from tools.seed import seed
 
 PASSWORD = "Local-test-Passw0rd"
 
@@ -45,9 +44,7 @@ def shop() -> Iterator[Shop]:
     cloud = LocalCloud(api_port=0, aws_port=0, parameters={"ApprovalTimeoutSeconds": "60"}, log=lambda _: None)
     endpoints = cloud.start()
     try:
-        catalog = CatalogTable(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
-        for product in load_demo_catalog():
-            catalog.put(product)
+        seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
         running = Shop(cloud=cloud, endpoints=endpoints, customer_token="", approver_token="")
         running.customer_token = running.token_for("customer@example.com", "customers")
         running.approver_token = running.token_for("approver@example.com", "admins")

@@ -20,7 +20,7 @@ from shop.adapters.sessions_table import SessionsTable
 from tests.support.api import ApiCaller
 from tests.support.cloud import TABLE_NAMES, create_tables
 from tests.support.context import FakeLambdaContext
-from tools.seed import load_demo_catalog
+from tools.seed import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 _loaded: dict[str, ModuleType] = {}
@@ -55,10 +55,8 @@ def dynamodb() -> Iterator[Any]:
 @pytest.fixture
 def catalog_table(dynamodb: Any) -> CatalogTable:
     """The Catalog table holding the demo product set (the one `make seed` loads)."""
-    table = CatalogTable(TABLE_NAMES["CatalogTable"], dynamodb)
-    for product in load_demo_catalog():
-        table.put(product)
-    return table
+    seed(TABLE_NAMES["CatalogTable"], dynamodb)
+    return CatalogTable(TABLE_NAMES["CatalogTable"], dynamodb)
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ from moto.events.models import EventPattern
 
 from localcloud.pollers import json_ready
 from localcloud.template import Stack, load_stack
-from shop.adapters.catalog_table import CatalogTable
 from shop.adapters.dynamodb import from_attributes as plain
 from shop.domain.models import iso
 from shop.domain.ordering import utc_now
@@ -46,7 +45,7 @@ from tests.support.api import ApiCaller, ApiResponse, admin, customer
 from tests.support.cloud import TABLE_NAMES, create_tables
 from tests.support.context import FakeLambdaContext
 from tests.support.fixtures import load_function
-from tools.seed import load_demo_catalog
+from tools.seed import load_demo_catalog, seed
 
 STACK_NAME = "test"
 ACCOUNT_ID = "123456789012"
@@ -878,9 +877,7 @@ def running_shop(approval_timeout_seconds: int = LONG_APPROVAL_TIMEOUT_SECONDS) 
     ):
         FUNCTION_ERRORS.clear()
         stack = provision(approval_timeout_seconds)
-        catalog = CatalogTable(TABLE_NAMES["CatalogTable"], client("dynamodb"))
-        for product in load_demo_catalog():
-            catalog.put(product)
+        seed(TABLE_NAMES["CatalogTable"], client("dynamodb"))
         shop = Shop(stack)
         try:
             yield shop

@@ -93,13 +93,9 @@ def cancellation_codes(error: ClientError) -> list[str]:
 
 
 def _is_condition_failure(error: ClientError) -> bool:
-    code = error.response["Error"]["Code"]
-    if code == "ConditionalCheckFailedException":
+    if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
         return True
-    if code == "TransactionCanceledException":
-        reasons = error.response.get("CancellationReasons", [])
-        return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
-    return False
+    return "ConditionalCheckFailed" in cancellation_codes(error)
 
 
 @contextmanager
