@@ -1,8 +1,11 @@
 """`make run`: the whole stack on this machine, in the foreground, until Ctrl-C.
 
 python -m localcloud [--api-port 3000] [--aws-port 4566] [--config localcloud.toml] [--parameter Name=Value ...]
+                     [--account-concurrency 50] [--fault fault=...,function=...,probability=0.1 ...] [--fault-seed 7]
 
 Parameters come from the template's defaults, then the config file's [parameters] table, then --parameter.
+Fault rules (localcloud/faults.py) come from the config file's [faults] table, then --fault; a running cloud takes
+more at its control endpoint ({aws}/_localcloud/faults).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import time
 import tomllib
 from pathlib import Path
 
-from localcloud.cloud import LocalCloud
+from localcloud.cloud import DEFAULT_ACCOUNT_CONCURRENCY, LocalCloud
+from localcloud.faults import FaultPlan, FaultRuleError, parse_rule_text, rules_from_config
 from localcloud.users import ensure_user
 from tools.seed import seed
 
@@ -29,16 +33,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws-port", type=int, default=4566)
     parser.add_argument("--config", type=Path, default=Path("localcloud.toml"), help="TOML with a [parameters] table")
     parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--concurrency", type=int, default=4, help="concurrent invocations per function")
+    parser.add_argument(
+        "--account-concurrency",
+        type=int,
+        default=DEFAULT_ACCOUNT_CONCURRENCY,
+        help="Lambda's concurrency limit for the account: beyond it (or a function's reservation) invocations throttle",
+    )
+    parser.add_argument("--fault", action="append", default=[], metavar="fault=...,KEY=VALUE", help="a fault rule")
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault rules' random draws")
     args = parser.parse_args(argv)
-    parameters = {}
-    if args.config.is_file():
-        parameters.update({k: str(v) for k, v in tomllib.loads(args.config.read_text()).get("parameters", {}).items()})
+    config = tomllib.loads(args.config.read_text()) if args.config.is_file() else {}
+    parameters = {k: str(v) for k, v in config.get("parameters", {}).items()}
     parameters.update(dict(item.split("=", 1) for item in args.parameter))
+    try:
+        fault_seed, rules = rules_from_config(config.get("faults", {}))
+        rules += [parse_rule_text(text) for text in args.fault]
+    except FaultRuleError as exc:
+        parser.error(str(exc))
+    faults = FaultPlan(seed=fault_seed if args.fault_seed is None else args.fault_seed)
+    faults.add(rules)
 
     started = time.monotonic()
     cloud = LocalCloud(
-        parameters=parameters, api_port=args.api_port, aws_port=args.aws_port, max_concurrency=args.concurrency
+        parameters=parameters,
+        api_port=args.api_port,
+        aws_port=args.aws_port,
+        account_concurrency=args.account_concurrency,
+        faults=faults,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -73,6 +94,7 @@ Ctrl-C stops everything.
     finally:
         print("stopping...", flush=True)
         cloud.stop()
+        print(faults.report(), flush=True)
     return 0
 
 

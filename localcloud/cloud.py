@@ -9,6 +9,7 @@ cloud.stop()                # everything down, no stray processes
 from __future__ import annotations
 
 import gzip
+import inspect
 import io
 import json
 import logging
@@ -18,25 +19,33 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import boto3
 import moto.cognitoidp
 import requests
-from moto.awslambda.models import LambdaFunction
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.core.exceptions import JsonRESTError
+from moto.sns.models import Subscription
 
 from localcloud import pollers
+from localcloud.async_invoke import AsyncInvoker, InvokeConfig
+from localcloud.aws_endpoint import FaultInjection, FaultyMotoServer
 from localcloud.edge import default_viewer_response_code, viewer_response_headers
+from localcloud.faults import Call, FaultPlan, Injection
 from localcloud.gateway import Gateway, TokenVerifier, routes_from_rest_api
 from localcloud.provision import create_table
 from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values, references
 from localcloud.template import ROOT, TEMPLATE, Stack, read_sam, to_cloudformation
 from localcloud.triggers import PostConfirmationTrigger
-from localcloud.workers import FunctionSpec, Runtime
+from localcloud.workers import FunctionSpec, Runtime, ServiceError, TooManyRequestsError, parse_function_name
 
 ACCOUNT_ID = "123456789012"
+# Lambda's concurrency limit for the local account: what all functions share, reservations included. (AWS's default
+# is 1,000; here every concurrent invocation is a process on one machine.)
+DEFAULT_ACCOUNT_CONCURRENCY = 50
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
@@ -104,7 +113,8 @@ class LocalCloud:
         region: str = "us-east-1",
         aws_port: int = 0,
         api_port: int = 3000,
-        max_concurrency: int = 4,
+        account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        faults: FaultPlan | None = None,
         poll_interval: float = 0.2,
         log: Callable[[str], None] = print,
     ) -> None:
@@ -114,18 +124,24 @@ class LocalCloud:
         self.region = region
         self.aws_port = aws_port
         self.api_port = api_port
-        self.max_concurrency = max_concurrency
+        self.account_concurrency = account_concurrency
+        # Faults on purpose (localcloud.faults): none unless rules are given here or through the control endpoint.
+        self.faults = faults if faults is not None else FaultPlan()
+        self._logical_ids: dict[str, str] = {}  # physical name (table, function, queue) -> logical id
         self.poll_interval = poll_interval
         self.log = log
+        if self.faults.listener is None:
+            self.faults.listener = self._log_injection
         self.stack: Stack | None = None
         self.resolver: Resolver | None = None
         self.specs: dict[str, Any] = {}  # logical id -> FunctionSpec
         self.function_names: dict[str, str] = {}  # logical id -> physical name
         self.skipped_types: set[str] = set()
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: FaultyMotoServer | None = None
         self._runtime: Any = None
         self._gateway: Any = None
         self._pollers: Any = None
+        self._async_invoker: AsyncInvoker | None = None
         self._workdir = Path(tempfile.mkdtemp(prefix="localcloud-"))
         self._api_keys: dict[str, str] = {}  # key value -> key id
         self._usage_limit = 5.0
@@ -171,6 +187,7 @@ class LocalCloud:
             self.log("not emulated (ignored): " + ", ".join(sorted(self.skipped_types)))
         self._start_runtime(aws_url)
         api_url = self._start_gateway()
+        self._start_async_invocations()
         self._start_pollers()
         self.endpoints = Endpoints(
             aws=aws_url,
@@ -197,6 +214,10 @@ class LocalCloud:
             self._moto.stop()
         self._pollers = self._gateway = self._runtime = self._moto = None
         LambdaFunction._invoke_lambda = _MOTO_INVOKE  # type: ignore[method-assign]
+        LambdaBackend.send_sns_message = _MOTO_SEND_SNS_MESSAGE  # type: ignore[method-assign]
+        LambdaBackend.invoke = _MOTO_LAMBDA_API_INVOKE  # type: ignore[method-assign]
+        Subscription.publish = _MOTO_PUBLISH  # type: ignore[method-assign]
+        self._async_invoker = None
         for name, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -232,11 +253,24 @@ class LocalCloud:
         os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
         os.environ.setdefault("AWS_DEFAULT_REGION", self.region)  # the SAM transform reads it
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call would drown the log
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        # moto's interpreter logs every Fail state an execution reaches as an ERROR with its parse tree; an order
+        # that ends FAILED is business, and the execution's history (and the cloud's log) says why.
+        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+        self._moto = FaultyMotoServer(
+            faults=self.faults,
+            names=self._names_of,
+            account_id=ACCOUNT_ID,
+            region=self.region,
+            port=self.aws_port,
+            # Served at {aws}/_localcloud/outputs once the stack is up (tools/redrive.py --local reads them).
+            outputs=lambda: self.endpoints.outputs if self.endpoints is not None else {},
+        )
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         url = f"http://{host}:{port}"
         os.environ["MOTO_PORT"] = str(port)  # moto's Step Functions calls back into the server on this port
+        # moto keeps its accounts in the process: a cloud starts from an empty account, whatever ran before it.
+        requests.post(f"{url}/moto-api/reset", timeout=5).raise_for_status()
         requests.post(
             f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
         ).raise_for_status()
@@ -247,6 +281,13 @@ class LocalCloud:
         )
         self.aws_url = url
         return url
+
+    @property
+    def aws_endpoint(self) -> FaultInjection:
+        """The AWS endpoint's own bookkeeping: its fault plan and its ledger of SQS messages."""
+        if self._moto is None:
+            raise RuntimeError("the local cloud is not started")
+        return self._moto.application
 
     def client(self, service: str) -> Any:
         return self._session.client(service, endpoint_url=self.aws_url)  # type: ignore[call-overload]
@@ -374,6 +415,9 @@ class LocalCloud:
             environment=variables,
             timeout_seconds=float(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
+            reserved_concurrency=(
+                int(props["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in props else None
+            ),
         )
         self.specs[logical_id] = spec
         self.function_names[logical_id] = name
@@ -469,6 +513,14 @@ class LocalCloud:
     def _set(self, logical_id: str, ref: Any, **attributes: Any) -> None:
         self._resolved.refs[logical_id] = ref
         self._resolved.attributes[logical_id] = attributes
+        for name in (ref, attributes.get("QueueName"), attributes.get("Arn")):
+            if isinstance(name, str) and name:
+                self._logical_ids[name] = logical_id
+
+    def _names_of(self, physical: str) -> tuple[str, ...]:
+        """Every name a fault rule may use for a resource: its physical name (or ARN) and its logical id."""
+        logical_id = self._logical_ids.get(physical)
+        return (physical, logical_id) if logical_id else (physical,)
 
     # ------------------------------------------------------------------------------------------------------
     # Functions, the gateway and the event sources
@@ -484,23 +536,35 @@ class LocalCloud:
         self._runtime = Runtime(
             self.specs.values(),
             base_environment=base,
-            max_concurrency=self.max_concurrency,
+            account_concurrency=self.account_concurrency,
+            faults=self.faults,
             on_invocation=self._log_invocation,
         )
         runtime = self._runtime
 
         def invoke_in_worker(function: Any, event: Any = None) -> tuple[str, bool, str]:
             payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
-            result = runtime.invoke(function.function_name, payload)
+            # Refusals become the Invoke API's error responses: boto3 callers get their ClientError, Step Functions
+            # its Lambda.TooManyRequestsException / Lambda.ServiceException to retry or catch.
+            try:
+                result = runtime.invoke(function.function_name, payload)
+            except TooManyRequestsError as throttled:
+                raise _LambdaTooManyRequests(throttled) from throttled
+            except ServiceError as failure:
+                raise _LambdaServiceException(failure) from failure
             return result.payload.decode(), result.errored, result.logs
 
         # moto's Lambda would run the code in Docker: Step Functions tasks and SNS deliveries come here instead.
         LambdaFunction._invoke_lambda = invoke_in_worker  # type: ignore[method-assign,assignment]
 
+    def _log_injection(self, injection: Injection) -> None:
+        self.log(f"⚡ fault {injection.rule.label}  {injection.detail}".rstrip())
+
     def _log_invocation(self, spec: Any, result: Any) -> None:
         outcome = "ERROR" if result.errored else "ok"
         start = f"cold (init {result.init_duration_ms:.0f} ms)" if result.cold else "warm"
-        self.log(f"λ {spec.logical_id:<28} {result.duration_ms:7.1f} ms  {outcome:<5}  {start}")
+        injected = f"  injected: {result.injected}" if result.injected else ""
+        self.log(f"λ {spec.logical_id:<28} {result.duration_ms:7.1f} ms  {outcome:<5}  {start}{injected}")
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Call a function by logical id (what the gateway and tests use)."""
@@ -520,7 +584,11 @@ class LocalCloud:
             )
 
         def invoke(logical_id: str, event: dict[str, Any]) -> tuple[int | None, Any]:
-            result = self.invoke(logical_id, event)
+            try:
+                result = self.invoke(logical_id, event)
+            except (TooManyRequestsError, ServiceError):
+                # API Gateway answers 500 when Lambda refuses a proxy integration's invoke, its 429 included.
+                return 500, None
             if result.errored:
                 return 502, None
             return None, json.loads(result.payload)
@@ -560,11 +628,98 @@ class LocalCloud:
         arn = f"arn:aws:cloudfront::{ACCOUNT_ID}:function/{self._name(logical_id)}"
         self._set(logical_id, arn, FunctionARN=arn, Stage="LIVE")
 
+    def _start_async_invocations(self) -> None:
+        """Lambda's asynchronous invocation (localcloud.async_invoke) with the functions' EventInvokeConfigs, and
+        what reaches it besides schedules: SNS's deliveries to subscribed functions, and Invoke with
+        InvocationType Event."""
+        queues_by_arn = {
+            attributes.get("Arn"): self._resolved.refs[logical_id]
+            for logical_id, attributes in self._resolved.attributes.items()
+            if "QueueUrl" in attributes
+        }
+        defaults = InvokeConfig()
+        configs: dict[tuple[str, str], InvokeConfig] = {}
+        for logical_id, props in self._records.get("AWS::Lambda::EventInvokeConfig", {}).items():
+            name, _ = parse_function_name(str(props["FunctionName"]))
+            destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if destination and destination not in queues_by_arn:
+                self.log(f"{logical_id}: on-failure destination {destination} is not emulated (SQS queues only)")
+            configs[(name, str(props.get("Qualifier", "$LATEST")))] = InvokeConfig(
+                maximum_retry_attempts=int(props.get("MaximumRetryAttempts", defaults.maximum_retry_attempts)),
+                maximum_event_age_seconds=float(
+                    props.get("MaximumEventAgeInSeconds", defaults.maximum_event_age_seconds)
+                ),
+                on_failure_queue_url=queues_by_arn.get(destination) if destination else None,
+            )
+        invoker = self._async_invoker = AsyncInvoker(
+            invoke=pollers.invoke_with(self._runtime),
+            sqs=self.client("sqs"),
+            region=self.region,
+            account_id=ACCOUNT_ID,
+            configs=configs,
+            faults=self.faults,
+            function_names=lambda target: (target, *self._names_of(parse_function_name(target)[0])),
+        )
+
+        # moto's SNS calls LambdaBackend.send_sns_message synchronously, with a made-up event (topic "EXAMPLE",
+        # attributes "Test"), after Subscription.publish has applied the subscription's filter policy. Lambda gets
+        # the notification asynchronously and as SNS sent it: publish is wrapped only to note which notification it
+        # is delivering (on this thread), and send_sns_message hands the real event to the asynchronous invoker.
+        # moto looks both up on its classes, so they are swapped there (process-wide) and restored in stop(), as
+        # _invoke_lambda is.
+        delivering = threading.local()
+
+        def publish(subscription: Any, *args: Any, **kwargs: Any) -> None:
+            delivering.notification = (subscription, _PUBLISH_PARAMETERS.bind(subscription, *args, **kwargs).arguments)
+            try:
+                _MOTO_PUBLISH(subscription, *args, **kwargs)
+            finally:
+                delivering.notification = None
+
+        def send_sns_message(
+            backend: Any, function_name: str, message: str, subject: str | None = None, qualifier: str | None = None
+        ) -> None:
+            notification = getattr(delivering, "notification", None)
+            if notification is None:  # not a topic's delivery: nothing to say about it beyond what moto says
+                _MOTO_SEND_SNS_MESSAGE(backend, function_name, message, subject, qualifier)
+                return
+            subscription, published = notification
+            event = pollers.sns_event(
+                subscription_arn=subscription.arn,
+                topic_arn=subscription.topic.arn,
+                message_id=published["message_id"],
+                message=message,
+                subject=subject,
+                attributes=published.get("message_attributes") or {},
+            )
+            invoker.submit(subscription.endpoint, event, source=self._names_of(subscription.topic.arn))
+
+        # Invoke with InvocationType Event is accepted at once (202) and queued, as Lambda does; moto would run it
+        # synchronously. LambdaBackend.invoke is where the qualifier (an alias, whose EventInvokeConfig applies) is
+        # still known.
+        def invoke_api(  # noqa: PLR0917 (moto's own signature)
+            backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+        ) -> Any:
+            if headers.get("X-Amz-Invocation-Type") != "Event":
+                return _MOTO_LAMBDA_API_INVOKE(backend, function_name, qualifier, body, headers, response_headers)
+            backend.get_function(function_name, qualifier)  # moto's ResourceNotFoundException when there is none
+            event = json.loads(body) if body else {}
+            invoker.submit(function_name if qualifier is None else f"{function_name}:{qualifier}", event)
+            response_headers["Content-Length"] = "0"
+            return b""
+
+        Subscription.publish = publish  # type: ignore[method-assign,assignment]
+        LambdaBackend.send_sns_message = send_sns_message  # type: ignore[method-assign,assignment]
+        LambdaBackend.invoke = invoke_api  # type: ignore[method-assign,assignment]
+
     def _start_pollers(self) -> None:
-        def invoke(function: str, event: dict[str, Any]) -> Any:
-            result = self._runtime.invoke(function, event)
-            payload = json.loads(result.payload) if result.payload else None
-            return pollers.InvokeOutcome(payload=payload, errored=result.errored)
+        if self._async_invoker is None:
+            raise RuntimeError("asynchronous invocation must be running before the event sources")
+        invoker = self._async_invoker
+        invoke = pollers.invoke_with(self._runtime)
+
+        def function_names(target: str) -> tuple[str, ...]:
+            return (target, *self._names_of(parse_function_name(target)[0]))
 
         items: list[Any] = []
         sqs, streams, dynamodb = self.client("sqs"), self.client("dynamodbstreams"), self.client("dynamodb")
@@ -573,16 +728,24 @@ class LocalCloud:
             for logical_id, attributes in self._resolved.attributes.items()
             if "QueueUrl" in attributes
         }
+        # A stream is known by its table in fault rules: the table's logical id and name.
+        tables_by_stream = {
+            attributes["StreamArn"]: (logical_id, str(self._resolved.refs[logical_id]))
+            for logical_id, attributes in self._resolved.attributes.items()
+            if attributes.get("StreamArn")
+        }
         for mapping in self._records.get("AWS::Lambda::EventSourceMapping", {}).values():
             source = str(mapping["EventSourceArn"])
             filters = [entry["Pattern"] for entry in mapping.get("FilterCriteria", {}).get("Filters", [])]
             report = "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", [])
             function = str(mapping["FunctionName"])
             if source.startswith("arn:aws:sqs:"):
+                queue_url = queues_by_arn[source]
+                queue_names = (*self._names_of(source), queue_url, source.rsplit(":", 1)[1])
                 items.append(
                     pollers.SqsPoller(
                         function=function,
-                        queue_url=queues_by_arn[source],
+                        queue_url=queue_url,
                         queue_arn=source,
                         batch_size=int(mapping.get("BatchSize", 10)),
                         batching_window_seconds=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
@@ -590,10 +753,13 @@ class LocalCloud:
                         invoke=invoke,
                         sqs=sqs,
                         filters=filters,
+                        faults=self.faults,
+                        known_as=Call(function=function_names(function), source=queue_names),
                     )
                 )
             else:
                 on_failure = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+                stream_names = (source, *tables_by_stream.get(source, ()))
                 items.append(
                     pollers.StreamPoller(
                         function=function,
@@ -609,17 +775,21 @@ class LocalCloud:
                         invoke=invoke,
                         streams=streams,
                         sqs=sqs,
+                        faults=self.faults,
+                        known_as=Call(function=function_names(function), source=stream_names),
                     )
                 )
         for logical_id, rule in self._records.get("AWS::Events::Rule", {}).items():
             expression = rule.get("ScheduleExpression")
+            rule_arn = self._arn("events", f"rule/{self.stack_name}-{logical_id}")
             for target in rule.get("Targets", []) if expression else []:
                 items.append(
                     pollers.Schedule(
                         function=str(target["Arn"]),
                         expression=str(expression),
-                        invoke=invoke,
-                        rule_arn=self._arn("events", f"rule/{self.stack_name}-{logical_id}"),
+                        # EventBridge invokes a function asynchronously: Lambda retries it, and reports what fails.
+                        invoke=partial(invoker.submit, source=(rule_arn, logical_id)),
+                        rule_arn=rule_arn,
                     )
                 )
         for name, props in self._tables.values():
@@ -632,6 +802,7 @@ class LocalCloud:
                         dynamodb=dynamodb,
                         account_id=ACCOUNT_ID,
                         region=self.region,
+                        backend_lock=self.aws_endpoint.dynamodb_lock,
                     )
                 )
         for trigger, pool_id, function in self._triggers:
@@ -643,11 +814,12 @@ class LocalCloud:
                         client_id=next(iter(self._client_ids), ""),
                         region=self.region,
                         cognito=self.client("cognito-idp"),
-                        invoke=invoke,
+                        invoke=self._runtime.invoke,  # Cognito calls its triggers synchronously
                     )
                 )
             else:
                 self.log(f"Cognito trigger {trigger} is not emulated")
+        items.append(invoker)
         self._pollers = pollers.Pollers(items, interval_seconds=self.poll_interval)
         self._pollers.start()
 
@@ -680,6 +852,31 @@ def _empty_zip() -> bytes:
 
 _EMPTY_ZIP = _empty_zip()
 _MOTO_INVOKE = LambdaFunction._invoke_lambda
+_MOTO_SEND_SNS_MESSAGE = LambdaBackend.send_sns_message
+_MOTO_LAMBDA_API_INVOKE = LambdaBackend.invoke
+_MOTO_PUBLISH = Subscription.publish
+_PUBLISH_PARAMETERS = inspect.signature(Subscription.publish)
+
+
+class _LambdaTooManyRequests(JsonRESTError):
+    """Lambda's Invoke refused for want of concurrency: HTTP 429 with the throttle's Reason, as Lambda sends it."""
+
+    code = 429
+
+    def __init__(self, throttled: TooManyRequestsError) -> None:
+        super().__init__("TooManyRequestsException", throttled.message)
+        self.description = json.dumps({"Reason": throttled.reason, "Type": "User", "message": throttled.message})
+
+
+class _LambdaServiceException(JsonRESTError):
+    """Lambda's Invoke failed on Lambda's side: HTTP 500 ServiceException."""
+
+    code = 500
+
+    def __init__(self, failure: ServiceError) -> None:
+        super().__init__("ServiceException", failure.message)
+        self.description = json.dumps({"Type": "Service", "Message": failure.message})
+
 
 _PROVISIONERS: dict[str, Callable[[LocalCloud, str, dict[str, Any], dict[str, Any]], None]] = {
     "AWS::DynamoDB::Table": LocalCloud._table,

@@ -535,17 +535,19 @@ class Gateway:
         return _Grant(api_key=(value, key_id))
 
     def _integrate(self, route: Route, event: dict[str, Any]) -> _Reply:
-        """Invoke the function; a failed invocation or a malformed proxy response is API Gateway's 502."""
+        """Invoke the function: a function error or a malformed proxy response is API Gateway's 502; an invoke that
+        Lambda refused (throttled, its own failure) is the 500 that `invoke` answers with."""
         try:
             error_status, response = self._invoke(route.function_logical_id, event)
         except Exception:  # whatever broke, the client sees what API Gateway shows for a failed integration
             logger.exception("invoking the function failed", extra={"function": route.function_logical_id})
-            error_status, response = 500, None
+            error_status, response = 502, None
         reply = None if error_status is not None else _proxy_reply(response)
         if reply is None:
             if error_status is None:
                 logger.warning("malformed Lambda proxy response", extra={"function": route.function_logical_id})
-            return self._problem(502, "Internal Server Error", "an internal error occurred", "InternalServerError")
+            status = error_status or 502
+            return self._problem(status, "Internal Server Error", "an internal error occurred", "InternalServerError")
         reply.headers.append(("x-amzn-RequestId", event["requestContext"]["requestId"]))
         if not any(name.lower() == "access-control-allow-origin" for name, _ in reply.headers):
             reply.headers.append(("Access-Control-Allow-Origin", self._cors_origin))

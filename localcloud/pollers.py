@@ -1,5 +1,5 @@
-"""Lambda's event source mappings (SQS queues, DynamoDB streams), EventBridge schedules and DynamoDB's TTL process,
-run against moto with the semantics the deployed stack relies on (DESIGN section 6)."""
+"""Lambda's event source mappings (SQS queues, DynamoDB streams), EventBridge schedules, SNS's notifications and
+DynamoDB's TTL process, run against moto with the semantics the deployed stack relies on (DESIGN section 6)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import base64
 import calendar
 import json
 import logging
+import random
 import re
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any, Protocol, cast
 
 from moto.backends import get_backend
@@ -24,18 +26,85 @@ from moto.dynamodb.exceptions import ConditionalCheckFailed
 from moto.dynamodb.models import table as moto_table
 from moto.events.models import EventPattern
 
+from localcloud.faults import Call, Fault, FaultPlan
+from localcloud.workers import Runtime, ServiceError, TooManyRequestsError
+
 logger = logging.getLogger(__name__)
+
+
+class Refusal(StrEnum):
+    """Why Lambda ran nothing: its Invoke API refused the call. Event sources retry a refusal with backoff; it is
+    never a function error (it uses none of a mapping's retries and never splits a batch)."""
+
+    THROTTLED = "TooManyRequestsException"  # 429: the function's reservation or the account's concurrency is in use
+    SERVICE_ERROR = "ServiceException"  # 500: Lambda failed on its side
+
+    @property
+    def status_code(self) -> int:
+        return 429 if self is Refusal.THROTTLED else 500
 
 
 @dataclass(frozen=True)
 class InvokeOutcome:
-    """What one synchronous invocation returned: the handler's decoded JSON value, or Lambda's error object."""
+    """What one synchronous invocation returned: the handler's decoded JSON value, or an error object.
+
+    `errored` is set for a function error and for a refusal alike, so that a caller that only looks at it treats
+    both as failures; `refused` says that Lambda ran nothing, and why.
+    """
 
     payload: Any
     errored: bool
+    refused: Refusal | None = None
+
+    @classmethod
+    def refusal(cls, refused: Refusal, message: str) -> InvokeOutcome:
+        """Lambda's answer when it ran nothing: its error object, as the Invoke API returns it."""
+        return cls(payload={"errorType": refused.value, "errorMessage": message}, errored=True, refused=refused)
 
 
 Invoke = Callable[[str, dict[str, Any]], InvokeOutcome]  # (function name, event) -> outcome
+
+
+def invoke_with(runtime: Runtime) -> Invoke:
+    """How event sources call the function runtime: its answer as an InvokeOutcome, with Lambda's refusals (429
+    throttle, 500 service error) returned rather than raised, so that a source can back off and retry them."""
+
+    def invoke(function: str, event: dict[str, Any]) -> InvokeOutcome:
+        try:
+            result = runtime.invoke(function, event)
+        except TooManyRequestsError as throttled:
+            return InvokeOutcome.refusal(Refusal.THROTTLED, throttled.message)
+        except ServiceError as failure:
+            return InvokeOutcome.refusal(Refusal.SERVICE_ERROR, failure.message)
+        return InvokeOutcome(payload=json.loads(result.payload) if result.payload else None, errored=result.errored)
+
+    return invoke
+
+
+class Backoff:
+    """Exponential backoff with jitter: the delays double from `first` up to `cap`, each drawn between its own value
+    and the next one's (never beyond the cap), so that sources refused together do not all come back at once."""
+
+    def __init__(self, first: float, cap: float) -> None:
+        if not 0 < first <= cap:
+            raise ValueError(f"backoff needs 0 < first <= cap, not first={first} cap={cap}")
+        self.first = first
+        self.cap = cap
+        self._delay = first
+        # Not for security: the jitter only spreads retries out.
+        self._random = random.Random()  # noqa: S311
+
+    def next(self) -> float:
+        """The next delay, in seconds."""
+        delay = self._delay
+        self._delay = min(self.cap, delay * 2)
+        return self._random.uniform(delay, self._delay)
+
+
+# Lambda backs off from invocations it refused (throttles, service errors). Locally the first wait is short and the
+# longest a few seconds, so that a refused source catches up soon after concurrency frees up.
+REFUSAL_BACKOFF_FIRST_SECONDS = 0.1
+REFUSAL_BACKOFF_CAP_SECONDS = 3.0
 
 # SQS hands out at most this many messages per ReceiveMessage; DeleteMessageBatch takes as many.
 _SQS_MAX_MESSAGES = 10
@@ -110,11 +179,28 @@ def _iso(moment: datetime, *, milliseconds: bool = True) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _SqsBatch:
+    """Messages received together, and what Lambda did with them so far."""
+
+    messages: list[dict[str, Any]]
+    event: dict[str, Any]
+    received_at: float  # time.monotonic() when the receive began
+    visible_at: float | None = None  # once refused: when the receive's visibility timeout ends
+    backoff: Backoff | None = None
+    retry_at: float = 0.0
+
+
 class SqsPoller(_Interruptible):
     """One SQS event source mapping: receive a batch, invoke, delete what succeeded.
 
     A failed message is left alone: it becomes visible again after the queue's visibility timeout, and SQS itself
-    moves it to the dead-letter queue once its receive count reaches the redrive policy's maxReceiveCount.
+    moves it to the dead-letter queue once its receive count reaches the redrive policy's maxReceiveCount. A batch
+    Lambda refuses (throttle, service error) is kept and retried with backoff for as long as its messages stay
+    invisible; after that they are received again like failed ones, their receive count one higher.
+
+    With a fault plan, `delivery.redeliver` leaves messages of a successful batch on the queue, visible at once, so
+    that they are processed again (at-least-once delivery); a message is redelivered at most once that way.
     """
 
     def __init__(
@@ -129,7 +215,11 @@ class SqsPoller(_Interruptible):
         invoke: Invoke,
         sqs: Any,
         filters: Sequence[str] = (),
+        faults: FaultPlan | None = None,
+        known_as: Call | None = None,
     ) -> None:
+        """`known_as` names the function and the queue for fault rules (logical ids included); by default they are
+        known by the names given here."""
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, not {batch_size}")
@@ -142,16 +232,37 @@ class SqsPoller(_Interruptible):
         self._invoke = invoke
         self._sqs = sqs
         self._patterns = load_patterns(filters)
+        self._faults = faults
+        self._known_as = known_as or Call(function=(function,), source=(queue_arn, queue_url))
+        self._refused: _SqsBatch | None = None
+        self._redelivered: set[str] = set()  # message ids made visible again on purpose, not yet processed again
 
     def __repr__(self) -> str:
         return f"SqsPoller({self.function} <- {self.queue_arn})"
 
+    @property
+    def next_retry(self) -> float | None:
+        """When (time.monotonic()) the batch Lambda refused is tried again, or None when none waits."""
+        return self._refused.retry_at if self._refused is not None else None
+
     def poll_once(self) -> int:
-        """Deliver at most one batch; returns how many messages the function was given."""
-        messages = self._gather()
-        if not messages:
+        """Deliver at most one batch, or try again the one Lambda refused once its backoff is over; returns how many
+        messages the function was given."""
+        batch = self._refused
+        if batch is None:
+            received_at = time.monotonic()
+            messages = self._gather()
+            if not messages:
+                return 0
+            batch = _SqsBatch(messages, {"Records": [self._record(message) for message in messages]}, received_at)
+        elif time.monotonic() < batch.retry_at:
             return 0
-        outcome = self._invoke(self.function, {"Records": [self._record(message) for message in messages]})
+        self._refused = None
+        messages = batch.messages
+        outcome = self._invoke(self.function, batch.event)
+        if outcome.refused is not None:
+            self._retry_later(batch, outcome.refused)
+            return 0
         if outcome.errored:
             done: list[dict[str, Any]] = []
         elif self.report_batch_item_failures:
@@ -159,13 +270,55 @@ class SqsPoller(_Interruptible):
             done = [message for message in messages if message["MessageId"] not in failed]
         else:
             done = messages
-        self._delete(done)
+        again = self._redeliveries(done)
+        self._delete([message for message in done if message["MessageId"] not in again])
+        self._make_visible([message for message in done if message["MessageId"] in again])
         if len(done) < len(messages):
             logger.info(
                 "messages left on the queue",
                 extra={"function": self.function, "failed": len(messages) - len(done), "errored": outcome.errored},
             )
         return len(messages)
+
+    def _retry_later(self, batch: _SqsBatch, refusal: Refusal) -> None:
+        """Hold the batch for another try, unless the backoff would outlast the messages' invisibility."""
+        if batch.backoff is None:
+            batch.backoff = Backoff(REFUSAL_BACKOFF_FIRST_SECONDS, REFUSAL_BACKOFF_CAP_SECONDS)
+        if batch.visible_at is None:
+            batch.visible_at = batch.received_at + self._visibility_timeout()
+        retry_at = time.monotonic() + batch.backoff.next()
+        if retry_at >= batch.visible_at:
+            logger.warning(
+                "refused batch returns to the queue",
+                extra={"function": self.function, "refusal": str(refusal), "messages": len(batch.messages)},
+            )
+            return
+        batch.retry_at = retry_at
+        self._refused = batch
+        logger.info(
+            "invocation refused: the batch is retried",
+            extra={"function": self.function, "refusal": str(refusal), "messages": len(batch.messages)},
+        )
+
+    def _visibility_timeout(self) -> float:
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"])
+        return float(attributes["Attributes"]["VisibilityTimeout"])
+
+    def _redeliveries(self, done: list[dict[str, Any]]) -> set[str]:
+        """The ids of processed messages that the fault plan delivers again (each one injection)."""
+        if self._faults is None:
+            return set()
+        picked: set[str] = set()
+        for message in done:
+            message_id = message["MessageId"]
+            if message_id in self._redelivered:
+                self._redelivered.discard(message_id)  # this was its second delivery
+                continue
+            detail = f"{self.function} message {message_id}"
+            if self._faults.decide((Fault.REDELIVER,), self._known_as, detail) is not None:
+                picked.add(message_id)
+        self._redelivered |= picked
+        return picked
 
     def _gather(self) -> list[dict[str, Any]]:
         """Receive until the batch is full or the batching window (opened by the first message) closes."""
@@ -212,6 +365,17 @@ class SqsPoller(_Interruptible):
             self._sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": message["ReceiptHandle"]} for i, message in enumerate(chunk)],
+            )
+
+    def _make_visible(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), _SQS_MAX_MESSAGES):
+            chunk = messages[start : start + _SQS_MAX_MESSAGES]
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, message in enumerate(chunk)
+                ],
             )
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +430,10 @@ class _Work:
 
     records: list[dict[str, Any]]
     through: str
-    invocations: int = 0
+    invocations: int = 0  # invocations that ran the function (refusals are not counted)
+    backoff: Backoff | None = None  # while Lambda refuses the batch
+    retry_at: float | None = None  # time.monotonic() of the next try after a refusal
+    redelivery: bool = False  # delivered again on purpose after it succeeded
 
     @property
     def sequence_numbers(self) -> list[str]:
@@ -280,6 +447,11 @@ class StreamPoller(_Interruptible):
     retries are spent it is described to the on-failure queue and the shard moves on. With
     report_batch_item_failures, the lowest sequence number the function reports is where the retry starts.
     MaximumRetryAttempts -1 (Lambda's default) retries forever: one attempt per poll, the shard blocked meanwhile.
+    A batch Lambda refuses (throttle, service error) is retried with backoff, the shard blocked meanwhile; that uses
+    none of the retries and never splits the batch.
+
+    With a fault plan, `delivery.redeliver` delivers a batch that succeeded once more (the same records, the same
+    eventIDs) before the shard moves on; a redelivered batch is not redelivered again.
     """
 
     def __init__(
@@ -298,7 +470,11 @@ class StreamPoller(_Interruptible):
         invoke: Invoke,
         streams: Any,
         sqs: Any,
+        faults: FaultPlan | None = None,
+        known_as: Call | None = None,
     ) -> None:
+        """`known_as` names the function and the stream for fault rules (logical ids included); by default they are
+        known by the names given here."""
         super().__init__()
         if starting_position not in ("LATEST", "TRIM_HORIZON"):
             raise ValueError(f"starting position must be LATEST or TRIM_HORIZON, not {starting_position!r}")
@@ -316,6 +492,8 @@ class StreamPoller(_Interruptible):
         self._streams = streams
         self._sqs = sqs
         self._patterns = load_patterns(filters)
+        self._faults = faults
+        self._known_as = known_as or Call(function=(function,), source=(stream_arn,))
         self._region = _arn_region(stream_arn)
         # Per shard: the last sequence number done with (absent: nothing read yet), and the work still pending.
         self._positions: dict[str, str] = {}
@@ -332,13 +510,19 @@ class StreamPoller(_Interruptible):
 
     @property
     def stalled(self) -> bool:
-        """Whether some shard waits to retry a batch: one failing with unlimited retries, or one whose invocation
-        raised (Invoke itself failed) and is tried again on the next poll."""
+        """Whether some shard waits to retry a batch: one failing with unlimited retries, one Lambda refused, or one
+        whose invocation raised (Invoke itself failed) and is tried again on the next poll."""
         return any(self._pending.values())
+
+    @property
+    def next_retry(self) -> float | None:
+        """When (time.monotonic()) the first batch Lambda refused is tried again, or None when none waits."""
+        waiting = [pending[0].retry_at for pending in self._pending.values() if pending]
+        return min((retry_at for retry_at in waiting if retry_at is not None), default=None)
 
     def poll_once(self) -> int:
         """Deliver at most one batch per shard (with its retries); returns how many records the function was given,
-        retries included."""
+        retries included. A shard whose batch Lambda refused waits until its backoff is over."""
         delivered = 0
         for shard in self._shards():
             pending = self._pending.setdefault(shard, deque())
@@ -347,6 +531,8 @@ class StreamPoller(_Interruptible):
                 if work is None:
                     continue
                 pending.append(work)
+            elif pending[0].retry_at is not None and time.monotonic() < pending[0].retry_at:
+                continue
             delivered += self._deliver(shard, pending)
         return delivered
 
@@ -462,11 +648,18 @@ class StreamPoller(_Interruptible):
         delivered = 0
         while pending:
             work = pending[0]
-            work.invocations += 1
             outcome = self._invoke(self.function, {"Records": work.records})
+            if outcome.refused is not None:
+                self._retry_later(shard, work, outcome.refused)
+                break  # the shard waits: its records stay in order
+            work.backoff = work.retry_at = None
+            work.invocations += 1
             delivered += len(work.records)
             failed_from = self._first_failure(work, outcome)
             if failed_from is None:
+                if not work.redelivery and self._redelivers(shard, work):
+                    pending[0] = _Work(work.records, work.through, redelivery=True)
+                    continue
                 pending.popleft()
                 self._positions[shard] = work.through
                 continue
@@ -487,6 +680,23 @@ class StreamPoller(_Interruptible):
                 pending.popleft()
                 self._positions[shard] = work.through
         return delivered
+
+    def _retry_later(self, shard: str, work: _Work, refusal: Refusal) -> None:
+        if work.backoff is None:
+            work.backoff = Backoff(REFUSAL_BACKOFF_FIRST_SECONDS, REFUSAL_BACKOFF_CAP_SECONDS)
+        work.retry_at = time.monotonic() + work.backoff.next()
+        logger.info(
+            "invocation refused: the batch is retried",
+            extra={"function": self.function, "shard": shard, "refusal": str(refusal), "records": len(work.records)},
+        )
+
+    def _redelivers(self, shard: str, work: _Work) -> bool:
+        """Whether the fault plan delivers the batch that just succeeded once more (one injection)."""
+        if self._faults is None:
+            return False
+        numbers = work.sequence_numbers
+        detail = f"{self.function} shard {shard} records {numbers[0]}..{numbers[-1]}"
+        return self._faults.decide((Fault.REDELIVER,), self._known_as, detail) is not None
 
     def _first_failure(self, work: _Work, outcome: InvokeOutcome) -> int | None:
         """Index of the first record to retry, or None when the batch succeeded."""
@@ -667,10 +877,17 @@ class _Cron:
         raise ValueError("the cron expression names no time before the year 2200")
 
 
-class Schedule(_Interruptible):
-    """An AWS::Events::Rule's ScheduleExpression targeting a function: rate(...) or cron(...), in UTC."""
+Submit = Callable[[str, dict[str, Any]], object]  # (function name or ARN, event): an asynchronous invocation
 
-    def __init__(self, *, function: str, expression: str, invoke: Invoke, rule_arn: str) -> None:
+
+class Schedule(_Interruptible):
+    """An AWS::Events::Rule's ScheduleExpression targeting a function: rate(...) or cron(...), in UTC.
+
+    EventBridge invokes its targets asynchronously: `invoke` hands the event to Lambda's asynchronous invocation
+    (localcloud.async_invoke.AsyncInvoker.submit in the local cloud), which retries it and reports what fails.
+    """
+
+    def __init__(self, *, function: str, expression: str, invoke: Submit, rule_arn: str) -> None:
         super().__init__()
         self.function = function
         self.expression = expression.strip()
@@ -698,11 +915,12 @@ class Schedule(_Interruptible):
         moment = after.replace(tzinfo=UTC) if after.tzinfo is None else after.astimezone(UTC)
         return self._next(moment)
 
-    def fire_now(self) -> InvokeOutcome:
+    def fire_now(self) -> dict[str, Any]:
         return self.fire(datetime.now(UTC))
 
-    def fire(self, at: datetime) -> InvokeOutcome:
-        """Invoke the function with EventBridge's "Scheduled Event" for the time `at` (events/nightly_report.json)."""
+    def fire(self, at: datetime) -> dict[str, Any]:
+        """Send the function EventBridge's "Scheduled Event" for the time `at` (events/nightly_report.json); returns
+        the event sent."""
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -714,10 +932,55 @@ class Schedule(_Interruptible):
             "resources": [self.rule_arn],
             "detail": {},
         }
-        outcome = self._invoke(self.function, event)
-        if outcome.errored:
-            logger.warning("scheduled invocation failed", extra={"function": self.function, "error": outcome.payload})
-        return outcome
+        self._invoke(self.function, event)
+        return event
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SNS subscriptions
+# --------------------------------------------------------------------------------------------------------------
+
+# SNS signs every notification with its own key, which nothing local can verify: the event carries no real signature.
+_UNSIGNED = base64.b64encode(b"not signed: delivered by localcloud").decode()
+
+
+def sns_event(
+    *,
+    subscription_arn: str,
+    topic_arn: str,
+    message_id: str,
+    message: str,
+    subject: str | None,
+    attributes: Mapping[str, Mapping[str, Any]],
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """A notification as SNS hands it to a subscribed function (events/notification_sender.json). `attributes` are
+    the message's attributes as SNS forwards them: {"name": {"Type": "String", "Value": "..."}}."""
+    region = _arn_region(topic_arn)
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription_arn,
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": message_id,
+                    "TopicArn": topic_arn,
+                    "Subject": subject,
+                    "Message": message,
+                    "Timestamp": _iso(at or datetime.now(UTC)),
+                    "SignatureVersion": "1",
+                    "Signature": _UNSIGNED,
+                    "SigningCertUrl": f"https://sns.{region}.amazonaws.com/SimpleNotificationService-localcloud.pem",
+                    "UnsubscribeUrl": (
+                        f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+                    ),
+                    "MessageAttributes": {name: dict(value) for name, value in attributes.items()},
+                },
+            }
+        ]
+    }
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -772,12 +1035,24 @@ class TtlReaper:
     next to ThreadedMotoServer), which is how they are told apart from a client's DeleteItem.
     """
 
-    def __init__(self, *, table_name: str, ttl_attribute: str, dynamodb: Any, account_id: str, region: str) -> None:
+    def __init__(
+        self,
+        *,
+        table_name: str,
+        ttl_attribute: str,
+        dynamodb: Any,
+        account_id: str,
+        region: str,
+        backend_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         self.table_name = table_name
         self.ttl_attribute = ttl_attribute
         self._dynamodb = dynamodb
         self._account_id = account_id
         self._region = region
+        # The AWS endpoint serialises its DynamoDB requests with this lock; a deletion through moto's backend takes
+        # it too, so that it never lands in the middle of someone's transaction.
+        self._backend_lock = backend_lock or nullcontext()
         self._key_names: list[str] | None = None
         _install_service_identity()
 
@@ -824,7 +1099,7 @@ class TtlReaper:
         """Delete unless the item was changed meanwhile to expire later (DynamoDB checks again before deleting)."""
         backend = get_backend("dynamodb")[self._account_id][self._region]
         try:
-            with _deleting_as_service():
+            with self._backend_lock, _deleting_as_service():
                 backend.delete_item(
                     self.table_name,
                     key,
@@ -905,7 +1180,8 @@ class Pollers:
 
     def drain(self, timeout: float = 10.0) -> None:
         """Poll every queue, stream and TTL reaper until a whole round finds nothing, the background threads
-        included (what one function writes may feed another's source, so rounds continue until all are quiet)."""
+        included (what one function writes may feed another's source, so rounds continue until all are quiet).
+        A batch Lambda refused is still work to do: drain waits for its retry."""
         deadline = time.monotonic() + timeout
         sources = [index for index, item in enumerate(self._items) if not isinstance(item, Schedule)]
         while True:
@@ -915,9 +1191,16 @@ class Pollers:
             with self._activity_lock:
                 quiet = moved == 0 and self._activity == before
             if quiet:
-                return
+                retry_at = min((at for item in self._items if (at := _next_retry(item)) is not None), default=None)
+                if retry_at is None:
+                    return
+                time.sleep(max(0.0, min(retry_at, deadline) - time.monotonic()))
             if time.monotonic() > deadline:
-                busy = [repr(item) for item in self._items if isinstance(item, StreamPoller) and item.stalled]
+                busy = [
+                    repr(item)
+                    for item in self._items
+                    if (isinstance(item, StreamPoller) and item.stalled) or _next_retry(item) is not None
+                ]
                 raise TimeoutError(f"event sources still busy after {timeout} s (retrying: {busy or 'none'})")
 
     def _step(self, index: int) -> int:
@@ -940,7 +1223,11 @@ class Pollers:
                 logger.exception("event source poll failed", extra={"source": repr(item)})
                 moved = 0
             stalled = isinstance(item, StreamPoller) and item.stalled
-            if not moved or stalled:
+            retry_at = _next_retry(item)
+            if retry_at is not None:
+                # A refused batch is tried again when its backoff ends, which may be sooner than the next poll.
+                self._stop.wait(min(self._interval, max(0.0, retry_at - time.monotonic())))
+            elif not moved or stalled:
                 self._stop.wait(self._interval)
 
     def _run_schedule(self, index: int) -> None:
@@ -956,3 +1243,8 @@ class Pollers:
                 logger.exception("schedule failed", extra={"source": repr(schedule)})
             # A schedule that fell behind does not fire the occurrences it missed, as EventBridge does not.
             fire_at = schedule.next_fire(max(fire_at, datetime.now(UTC)))
+
+
+def _next_retry(item: Source) -> float | None:
+    """When a batch Lambda refused is due again at this source (time.monotonic()), if one waits."""
+    return item.next_retry if isinstance(item, SqsPoller | StreamPoller) else None

@@ -1,8 +1,11 @@
 """Lambda functions run in worker processes, with Lambda's guarantees (DESIGN section 6).
 
 Each worker is a child interpreter (localcloud/worker_main.py) that imports one function's handler once and
-serves invocations until it times out, crashes, or its code changes on disk. A pool per function keeps up to
-max_concurrency workers, reuses idle ones (warm starts) and starts new ones (cold starts) when needed.
+serves invocations until it times out, crashes, or its code changes on disk. A pool per function reuses idle
+workers (warm starts) and starts new ones (cold starts) when needed. Concurrency is limited as in Lambda: a
+function with reserved concurrency runs at most that many invocations at once, the others share what the account
+has left, and an invocation that finds no room is throttled at once (TooManyRequestsError), never queued. Faults
+from the plan (localcloud.faults) throttle, fail, delay or time out invocations as Lambda would.
 
 The child's stdout and stderr go to a file that the pool reads after each invocation (the invocation's logs),
 so output never blocks a worker and never mixes with the protocol, which runs on two pipes of its own.
@@ -25,12 +28,13 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from localcloud import worker_main as protocol
+from localcloud.faults import Call, Fault, FaultPlan, Rule
 
 WORKER_MAIN = Path(protocol.__file__).resolve()
 # Lambda's init phase may take this long before the first invocation gives up on the environment.
@@ -41,6 +45,16 @@ LOG_LIMIT_BYTES = 256 * 1024
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
+# A pool on its own is the only function of an account of its own, with AWS's limit for a new account.
+NEW_ACCOUNT_CONCURRENCY = 10
+# What CloudFormation refuses to leave unreserved (AWS keeps 100 of an account's 1,000; here 1 is enough).
+MINIMUM_UNRESERVED_CONCURRENCY = 1
+# Lambda's reasons for a throttle (TooManyRequestsException's Reason).
+RESERVED_LIMIT_EXCEEDED = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_LIMIT_EXCEEDED = "ConcurrentInvocationLimitExceeded"
+# Faults decided before an invocation takes a slot, and once its handler has answered.
+_FAULTS_BEFORE_RUNNING = (Fault.LAMBDA_THROTTLE, Fault.LAMBDA_SERVICE_ERROR, Fault.LAMBDA_ERROR)
+_FAULTS_AFTER_ANSWER = (Fault.LAMBDA_TIMEOUT_AFTER_EFFECTS, Fault.LAMBDA_SLOW)
 
 InvocationListener = Callable[["FunctionSpec", "InvokeResult"], None]
 
@@ -57,12 +71,13 @@ class FunctionSpec:
     environment: Mapping[str, str]
     timeout_seconds: float
     memory_mb: int = 128
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; 0 throttles every invocation
 
 
 @dataclass(frozen=True)
 class InvokeResult:
     """One invocation's outcome. duration_ms is the handler's run, as Lambda bills it; init_duration_ms the
-    cold start before it (0 when warm)."""
+    cold start before it (0 when warm); injected the label of the fault rule that shaped it, if one did."""
 
     payload: bytes
     errored: bool
@@ -71,10 +86,28 @@ class InvokeResult:
     request_id: str
     logs: str
     init_duration_ms: float = 0.0
+    injected: str | None = None
 
 
 class FunctionNotFoundError(LookupError):
     """No function of that name (Lambda's ResourceNotFoundException)."""
+
+
+class TooManyRequestsError(Exception):
+    """The invocation was throttled before anything ran (Lambda's 429 TooManyRequestsException, with its Reason)."""
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.") -> None:
+        super().__init__(f"{message} ({reason})")
+        self.reason = reason
+        self.message = message
+
+
+class ServiceError(Exception):
+    """Lambda failed on its side before anything ran (its 500 ServiceException): the caller may retry."""
+
+    def __init__(self, message: str = "The Lambda service encountered an internal error.") -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class PoolClosedError(RuntimeError):
@@ -329,6 +362,73 @@ class _Outcome:
     healthy: bool  # the worker may serve the next invocation
     duration_ms: float = 0.0
     init_duration_ms: float = 0.0
+    invoked_at: float = 0.0  # time.monotonic() when the handler was called (the time-out counts from there)
+
+
+def _timed_out(timeout: float) -> bytes:
+    return _error("Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds")
+
+
+class AccountConcurrency:
+    """Lambda's concurrency limits of one account, shared by its functions (thread-safe).
+
+    A function with a reservation runs at most that many invocations at once, whatever the others do; the rest
+    share what the reservations leave of the account's limit. A slot is taken per invocation or refused at once.
+    """
+
+    def __init__(self, account_concurrency: int, reservations: Mapping[str, int] | None = None) -> None:
+        reserved = dict(reservations or {})
+        if account_concurrency < 1:
+            raise ValueError(f"the account's concurrency must be at least 1, not {account_concurrency}")
+        negative = sorted(name for name, count in reserved.items() if count < 0)
+        if negative:
+            raise ValueError(f"ReservedConcurrentExecutions cannot be negative: {', '.join(negative)}")
+        unreserved = account_concurrency - sum(reserved.values())
+        if unreserved < MINIMUM_UNRESERVED_CONCURRENCY:
+            listed = ", ".join(f"{name} ({count})" for name, count in sorted(reserved.items()))
+            raise ValueError(
+                f"ReservedConcurrentExecutions of {listed} decreases account's UnreservedConcurrentExecution "
+                f"below its minimum value of [{MINIMUM_UNRESERVED_CONCURRENCY}] (the account's limit is "
+                f"{account_concurrency})"
+            )
+        self.account_concurrency = account_concurrency
+        self.unreserved = unreserved
+        self._reserved = reserved
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+        self._running_unreserved = 0
+
+    def reservation(self, function: str) -> int | None:
+        return self._reserved.get(function)
+
+    def throttle_reason(self, function: str) -> str:
+        """Lambda's Reason when the function is throttled: its own reservation, or the account's pool, is full."""
+        return RESERVED_LIMIT_EXCEEDED if function in self._reserved else ACCOUNT_LIMIT_EXCEEDED
+
+    def acquire(self, function: str) -> None:
+        """Take a slot for one invocation of the function, or raise TooManyRequestsError at once."""
+        with self._lock:
+            running = self._running.get(function, 0)
+            reserved = self._reserved.get(function)
+            if reserved is not None:
+                if running >= reserved:
+                    raise TooManyRequestsError(RESERVED_LIMIT_EXCEEDED)
+            elif self._running_unreserved >= self.unreserved:
+                raise TooManyRequestsError(ACCOUNT_LIMIT_EXCEEDED)
+            else:
+                self._running_unreserved += 1
+            self._running[function] = running + 1
+
+    def release(self, function: str) -> None:
+        with self._lock:
+            self._running[function] -= 1
+            if function not in self._reserved:
+                self._running_unreserved -= 1
+
+    def running(self, function: str | None = None) -> int:
+        """Invocations holding a slot now: of one function, or of the whole account."""
+        with self._lock:
+            return self._running.get(function, 0) if function is not None else sum(self._running.values())
 
 
 _open_pools: weakref.WeakSet[FunctionPool] = weakref.WeakSet()
@@ -341,69 +441,90 @@ def _close_open_pools() -> None:
 
 
 class FunctionPool:
-    """The workers of one function: up to max_concurrency at once, idle ones reused, stale ones replaced."""
+    """The workers of one function: a concurrency slot per invocation, idle workers reused, stale ones replaced."""
 
     def __init__(
         self,
         spec: FunctionSpec,
         *,
         base_environment: Mapping[str, str],
-        max_concurrency: int = 4,
+        concurrency: AccountConcurrency | None = None,
+        faults: FaultPlan | None = None,
         on_invocation: InvocationListener | None = None,
     ) -> None:
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
+        if concurrency is None:
+            reserved = spec.reserved_concurrency
+            concurrency = AccountConcurrency(
+                NEW_ACCOUNT_CONCURRENCY + (reserved or 0), {} if reserved is None else {spec.name: reserved}
+            )
+        if concurrency.reservation(spec.name) != spec.reserved_concurrency:
+            raise ValueError(f"{spec.name}: the account does not hold the function's reservation")
         self.spec = spec
+        self.concurrency = concurrency
         self._base_environment = dict(base_environment)
-        self._max_concurrency = max_concurrency
+        self._faults = faults
         self._on_invocation = on_invocation
         self._roots = (spec.code_dir, *spec.layer_dirs)
+        self._call = Call(function=(spec.logical_id, spec.name))
         region = self._base_environment.get("AWS_REGION") or self._base_environment.get("AWS_DEFAULT_REGION")
         self.function_arn = f"arn:aws:lambda:{region or DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:function:{spec.name}"
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._idle: list[_Worker] = []  # the last one used is at the end, and goes first (stays warmest)
         self._busy: set[_Worker] = set()
-        self._in_flight = 0
-        self._closed = False
+        self._closed = threading.Event()  # an Event, so that it also cuts short the answers faults hold back
         _open_pools.add(self)
 
     def invoke(self, event: Any, *, invoked_function_arn: str | None = None) -> InvokeResult:
-        """Run the handler on the event in a worker; blocks while max_concurrency invocations are running."""
+        """Run the handler on the event in a worker, with the faults of the plan.
+
+        Nothing runs, and nothing waits, when the invocation is refused: TooManyRequestsError when the function's
+        reservation or the account's unreserved concurrency is all in use (or a fault throttles it), ServiceError
+        when a fault fails Lambda itself.
+        """
         request_id = str(uuid.uuid4())
-        event_json = json.dumps(event).encode()  # before taking a slot: an event that is not JSON is the caller's
+        event_json = json.dumps(event).encode()  # before anything else: an event that is not JSON is the caller's
+        if self._closed.is_set():
+            raise PoolClosedError(self.spec.name)
+        early = self._decide(_FAULTS_BEFORE_RUNNING, request_id)
+        if early is not None:
+            return self._inject_before_running(early, request_id)
         fingerprint = code_fingerprint(self._roots)
         worker, stale = self._acquire(fingerprint)
-        for old in stale:
-            old.dispose()
         cold = worker is None
         outcome: _Outcome | None = None
+        late: Rule | None = None
         try:
+            for old in stale:
+                old.dispose()
             if worker is None:
                 worker = self._start_worker(fingerprint)
             outcome = self._run(worker, cold, request_id, invoked_function_arn or self.function_arn, event_json)
+            if outcome.healthy:
+                late = self._decide(_FAULTS_AFTER_ANSWER, request_id)
+                if late is not None:
+                    outcome = self._answer_late(outcome, late)
             logs = worker.take_logs()
         finally:
             self._release(worker, outcome is not None and outcome.healthy)
-        result = InvokeResult(
-            payload=outcome.payload,
-            errored=outcome.errored,
-            duration_ms=outcome.duration_ms,
-            cold=cold,
-            request_id=request_id,
-            logs=logs,
-            init_duration_ms=outcome.init_duration_ms,
+        return self._report(
+            InvokeResult(
+                payload=outcome.payload,
+                errored=outcome.errored,
+                duration_ms=outcome.duration_ms,
+                cold=cold,
+                request_id=request_id,
+                logs=logs,
+                init_duration_ms=outcome.init_duration_ms,
+                injected=late.label if late is not None else None,
+            )
         )
-        if self._on_invocation is not None:
-            self._on_invocation(self.spec, result)
-        return result
 
     def close(self) -> None:
         """Kill every worker, the running ones included (their invocations end with Runtime.ExitError)."""
-        with self._condition:
-            self._closed = True
+        with self._lock:
+            self._closed.set()
             idle, busy = list(self._idle), list(self._busy)
             self._idle.clear()
-            self._condition.notify_all()
         for worker in busy:
             worker.terminate()
         for worker in idle:
@@ -412,8 +533,61 @@ class FunctionPool:
 
     def worker_pids(self) -> list[int]:
         """The processes this pool runs now, idle and busy."""
-        with self._condition:
+        with self._lock:
             return [worker.pid for worker in [*self._idle, *self._busy]]
+
+    def _decide(self, faults: tuple[Fault, ...], request_id: str) -> Rule | None:
+        if self._faults is None:
+            return None
+        return self._faults.decide(faults, self._call, f"{self.spec.logical_id} request {request_id}")
+
+    def _inject_before_running(self, rule: Rule, request_id: str) -> InvokeResult:
+        if rule.fault is Fault.LAMBDA_THROTTLE:
+            raise TooManyRequestsError(self.concurrency.throttle_reason(self.spec.name))
+        if rule.fault is Fault.LAMBDA_SERVICE_ERROR:
+            raise ServiceError
+        # A function error without the function: what callers see when a partner it calls is down.
+        error_type = rule.error or "Error"
+        message = rule.message or f"{error_type} injected by the fault rule {rule.label}"
+        return self._report(
+            InvokeResult(
+                payload=_error(error_type, message),
+                errored=True,
+                duration_ms=0.0,
+                cold=False,
+                request_id=request_id,
+                logs="",
+                injected=rule.label,
+            )
+        )
+
+    def _answer_late(self, outcome: _Outcome, rule: Rule) -> _Outcome:
+        """Hold the handler's answer back as the rule says (the slot stays taken), or make it a time-out."""
+        timeout = self.spec.timeout_seconds
+        deadline = outcome.invoked_at + timeout
+        if rule.fault is Fault.LAMBDA_SLOW:
+            answer_at = time.monotonic() + (rule.seconds or 0.0)
+            if answer_at < deadline:
+                self._hold_until(answer_at)
+                return replace(outcome, duration_ms=(time.monotonic() - outcome.invoked_at) * 1000)
+        # The handler's side effects stay done; the caller sees a time-out when the timeout is up, and Lambda
+        # resets the environment after a time-out, so the worker goes.
+        self._hold_until(deadline)
+        return replace(
+            outcome,
+            payload=_timed_out(timeout),
+            errored=True,
+            healthy=False,
+            duration_ms=(time.monotonic() - outcome.invoked_at) * 1000,
+        )
+
+    def _hold_until(self, moment: float) -> None:
+        self._closed.wait(max(moment - time.monotonic(), 0.0))
+
+    def _report(self, result: InvokeResult) -> InvokeResult:
+        if self._on_invocation is not None:
+            self._on_invocation(self.spec, result)
+        return result
 
     def _run(self, worker: _Worker, cold: bool, request_id: str, invoked_arn: str, event_json: bytes) -> _Outcome:
         """Init (on a cold start), then the invocation, with each phase's time limit."""
@@ -443,25 +617,19 @@ class FunctionPool:
             payload, errored, healthy = failure.payload, True, False
         except _Deadline:
             worker.terminate()
-            payload, errored, healthy = (
-                _error("Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds"),
-                True,
-                False,
-            )
+            payload, errored, healthy = _timed_out(timeout), True, False
         except _Exited:
             payload, errored, healthy = _exit_error(worker.exit_status()), True, False
         duration_ms = (time.monotonic() - started) * 1000
-        return _Outcome(payload, errored, healthy, duration_ms, init_ms)
+        return _Outcome(payload, errored, healthy, duration_ms, init_ms, invoked_at=started)
 
     def _acquire(self, fingerprint: object) -> tuple[_Worker | None, list[_Worker]]:
-        """Take a slot, and an idle worker still running the code as it is now if there is one."""
+        """Take a slot (or be throttled), and an idle worker still running the code as it is now if there is one."""
         stale: list[_Worker] = []
-        with self._condition:
-            while not self._closed and self._in_flight >= self._max_concurrency:
-                self._condition.wait()
-            if self._closed:
+        with self._lock:
+            if self._closed.is_set():
                 raise PoolClosedError(self.spec.name)
-            self._in_flight += 1
+            self.concurrency.acquire(self.spec.name)
             while self._idle:
                 worker = self._idle.pop()
                 if worker.fingerprint == fingerprint and worker.alive():
@@ -472,24 +640,23 @@ class FunctionPool:
 
     def _start_worker(self, fingerprint: object) -> _Worker:
         worker = _Worker(self.spec, lambda_environment(self.spec, self._base_environment), fingerprint)
-        with self._condition:
+        with self._lock:
             self._busy.add(worker)
-            closed = self._closed
+            closed = self._closed.is_set()
         if closed:  # close() ran while the process was starting and could not see it
             worker.terminate()
         return worker
 
     def _release(self, worker: _Worker | None, healthy: bool) -> None:
-        with self._condition:
-            self._in_flight -= 1
-            self._condition.notify()
-            if worker is None:
-                return
-            self._busy.discard(worker)
-            keep = healthy and not self._closed
-            if keep:
-                self._idle.append(worker)
-        if not keep:
+        with self._lock:
+            keep = worker is not None and healthy and not self._closed.is_set()
+            if worker is not None:
+                self._busy.discard(worker)
+                if keep:
+                    self._idle.append(worker)
+            # After the worker is idle again: the invocation that takes this slot finds it warm.
+            self.concurrency.release(self.spec.name)
+        if worker is not None and not keep:
             worker.dispose()
 
 
@@ -506,28 +673,39 @@ def parse_function_name(name_or_arn: str) -> tuple[str, str | None]:
 
 
 class Runtime:
-    """Every function of the stack, by name or ARN: one pool each."""
+    """Every function of the stack, by name or ARN: one pool each, all sharing the account's concurrency."""
 
     def __init__(
         self,
         specs: Iterable[FunctionSpec],
         *,
         base_environment: Mapping[str, str],
-        max_concurrency: int = 4,
+        account_concurrency: int,
+        faults: FaultPlan | None = None,
         on_invocation: InvocationListener | None = None,
     ) -> None:
-        self._pools: dict[str, FunctionPool] = {}
-        for spec in specs:
-            if spec.name in self._pools:
-                raise ValueError(f"two functions are named {spec.name}")
-            self._pools[spec.name] = FunctionPool(
+        specs = list(specs)
+        names = [spec.name for spec in specs]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two functions are named {name}")
+        self.concurrency = AccountConcurrency(
+            account_concurrency,
+            {spec.name: spec.reserved_concurrency for spec in specs if spec.reserved_concurrency is not None},
+        )
+        self._pools = {
+            spec.name: FunctionPool(
                 spec,
                 base_environment=base_environment,
-                max_concurrency=max_concurrency,
+                concurrency=self.concurrency,
+                faults=faults,
                 on_invocation=on_invocation,
             )
+            for spec in specs
+        }
 
     def invoke(self, name_or_arn: str, event: Any) -> InvokeResult:
+        """Invoke synchronously; raises TooManyRequestsError or ServiceError as FunctionPool.invoke does."""
         pool = self._pool(name_or_arn)
         _, qualifier = parse_function_name(name_or_arn)
         if name_or_arn.startswith("arn:"):

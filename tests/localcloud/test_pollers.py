@@ -23,9 +23,12 @@ from aws_lambda_powertools.utilities.parser.models import (
 from moto.backends import get_backend
 from moto.server import ThreadedMotoServer
 
+from localcloud.faults import Call, Fault, FaultPlan, Rule
 from localcloud.pollers import InvokeOutcome, Pollers, Schedule, SqsPoller, StreamPoller, TtlReaper
 from localcloud.provision import create_table
 from localcloud.template import load_stack
+from tests.localcloud import behaviours
+from tests.localcloud.behaviours import Behaviour, in_turn, raises, service_error, succeeds, throttles
 from tests.support.event_filters import filter_patterns, passes_filters
 
 # Every test talks to moto's server over a local socket.
@@ -73,17 +76,6 @@ def cloud() -> Iterator[Cloud]:
         server.stop()
 
 
-Behaviour = Callable[[dict[str, Any]], InvokeOutcome]
-
-
-def succeeds(_event: dict[str, Any]) -> InvokeOutcome:
-    return InvokeOutcome(payload=None, errored=False)
-
-
-def raises(_event: dict[str, Any]) -> InvokeOutcome:
-    return InvokeOutcome(payload={"errorType": "RuntimeError", "errorMessage": "boom"}, errored=True)
-
-
 def reports(*identifiers: str) -> InvokeOutcome:
     return InvokeOutcome(
         payload={"batchItemFailures": [{"itemIdentifier": identifier} for identifier in identifiers]}, errored=False
@@ -103,22 +95,8 @@ def once(first: Behaviour) -> Behaviour:
     return behaviour
 
 
-class FakeFunction:
-    """Records every event it is invoked with and answers as scripted."""
-
-    def __init__(self, behaviour: Behaviour = succeeds) -> None:
-        self.behaviour = behaviour
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, function: str, event: dict[str, Any]) -> InvokeOutcome:
-        with self._lock:
-            self.calls.append((function, event))
-        return self.behaviour(event)
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return [event for _, event in self.calls]
+class FakeFunction(behaviours.FakeFunction):
+    """A stand-in function that reads the records of the batches it was invoked with."""
 
     def bodies(self) -> list[list[str]]:
         """Per invocation, the SQS message bodies."""
@@ -399,6 +377,94 @@ def test_sqs_failed_message_returns_after_the_visibility_timeout_and_ends_in_the
     assert counts(cloud, dlq) == (1, 0)
 
 
+@pytest.mark.parametrize("refusal", [throttles, service_error], ids=["throttle", "service-error"])
+def test_sqs_batch_lambda_refuses_is_retried_with_backoff_well_before_the_visibility_timeout(
+    cloud: Cloud, refusal: Behaviour
+) -> None:
+    queue = make_queue(cloud, VisibilityTimeout="30")
+    send(cloud, queue, "a", "b")
+    function = FakeFunction(in_turn(refusal, refusal, refusal))
+    started = time.monotonic()
+
+    Pollers([sqs_poller(cloud, queue, function)]).drain(timeout=10)
+
+    assert time.monotonic() - started < 10  # not the 30 s the messages would take to come back
+    assert function.bodies() == [["a", "b"]] * 4  # the same batch: three refusals, then it ran
+    assert {r["attributes"]["ApproximateReceiveCount"] for e in function.events for r in e["Records"]} == {"1"}
+    assert all(gap >= 0.1 * 2**n for n, gap in enumerate(function.gaps()))  # the waits double: 0.1 s, 0.2 s, 0.4 s
+    assert counts(cloud, queue) == (0, 0)
+
+
+def test_sqs_batch_refused_past_the_visibility_timeout_returns_to_the_queue_with_its_receive_count_grown(
+    cloud: Cloud,
+) -> None:
+    queue = make_queue(cloud, VisibilityTimeout="1")
+    send(cloud, queue, "job")
+
+    def throttled_on_the_first_receive(event: dict[str, Any]) -> InvokeOutcome:
+        first = event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "1"
+        return throttles(event) if first else succeeds(event)
+
+    function = FakeFunction(throttled_on_the_first_receive)
+    poller = sqs_poller(cloud, queue, function)
+
+    wait_for(lambda: bool(poller.poll_once()) or counts(cloud, queue) == (0, 0), timeout=5)
+
+    receive_counts = [event["Records"][0]["attributes"]["ApproximateReceiveCount"] for event in function.events]
+    assert receive_counts[-1] == "2"
+    assert len(receive_counts) > 2  # retried while invisible, before it came back
+    assert set(receive_counts[:-1]) == {"1"}
+    assert function.times[-2] - function.times[0] < 1.0  # the retries stopped with the visibility timeout
+    assert counts(cloud, queue) == (0, 0)
+
+
+def test_sqs_batch_lambda_keeps_refusing_is_moved_to_the_dlq_by_the_redrive_policy(cloud: Cloud) -> None:
+    dlq = make_queue(cloud)
+    queue = make_queue(
+        cloud,
+        VisibilityTimeout="1",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": 1}),
+    )
+    send(cloud, queue, "job")
+    poller = sqs_poller(cloud, queue, FakeFunction(throttles))
+
+    wait_for(lambda: poller.poll_once() == 0 and counts(cloud, dlq) == (1, 0), timeout=5)
+
+    assert counts(cloud, queue) == (0, 0)
+
+
+def test_sqs_redeliver_fault_hands_processed_messages_to_the_function_once_more_and_counts_them(
+    cloud: Cloud,
+) -> None:
+    queue = make_queue(cloud, VisibilityTimeout="30")
+    send(cloud, queue, "a", "b")
+    plan = FaultPlan()
+    plan.add([Rule(Fault.REDELIVER, function="WarehouseFunction", source="FulfillmentQueue")])
+    function = FakeFunction()
+    known_as = Call(function=("warehouse", "WarehouseFunction"), source=(queue.arn, "FulfillmentQueue"))
+
+    Pollers([sqs_poller(cloud, queue, function, faults=plan, known_as=known_as)]).drain(timeout=10)
+
+    first, second = function.events  # every message twice, and not a third time
+    assert [r["messageId"] for r in second["Records"]] == [r["messageId"] for r in first["Records"]]
+    assert {r["attributes"]["ApproximateReceiveCount"] for r in second["Records"]} == {"2"}
+    assert plan.counts() == {"delivery.redeliver(function=WarehouseFunction, source=FulfillmentQueue)": 2}
+    assert counts(cloud, queue) == (0, 0)
+
+
+def test_sqs_redeliver_fault_for_another_source_leaves_the_queue_alone(cloud: Cloud) -> None:
+    queue = make_queue(cloud)
+    send(cloud, queue, "a")
+    plan = FaultPlan()
+    plan.add([Rule(Fault.REDELIVER, source="SomeOtherQueue")])
+    function = FakeFunction()
+
+    Pollers([sqs_poller(cloud, queue, function, faults=plan)]).drain(timeout=10)
+
+    assert function.bodies() == [["a"]]
+    assert plan.injected == 0
+
+
 # --------------------------------------------------------------------------------------------------------------
 # DynamoDB streams
 # --------------------------------------------------------------------------------------------------------------
@@ -621,6 +687,87 @@ def test_stream_with_unlimited_retries_holds_the_shard_until_the_batch_succeeds(
     assert not poller.stalled
 
 
+def test_stream_refusals_are_retried_with_backoff_without_using_maximum_retry_attempts(
+    cloud: Cloud, orders: tuple[str, str]
+) -> None:
+    table, stream_arn = orders
+    put_order(cloud, table, "ORDER#1")
+    on_failure = make_queue(cloud)
+    function = FakeFunction(in_turn(throttles, service_error, throttles, raises, service_error, raises))
+    poller = stream_poller(cloud, stream_arn, function, maximum_retry_attempts=1, on_failure_queue_url=on_failure.url)
+
+    Pollers([poller]).drain(timeout=10)
+
+    assert function.keys() == [["ORDER#1"]] * 6  # four refusals did not use the one retry; two errors did
+    (failure,) = failure_records(cloud, on_failure)
+    assert failure["requestContext"]["approximateInvokeCount"] == 2
+    assert failure["responseContext"]["functionError"] == "Unhandled"
+    assert not poller.stalled
+
+
+def test_stream_refusals_do_not_bisect_the_batch(cloud: Cloud, orders: tuple[str, str]) -> None:
+    table, stream_arn = orders
+    put_order(cloud, table, "ORDER#1")
+    put_order(cloud, table, "ORDER#2")
+    function = FakeFunction(in_turn(throttles, throttles))
+    poller = stream_poller(cloud, stream_arn, function, bisect_on_error=True, maximum_retry_attempts=0)
+
+    Pollers([poller]).drain(timeout=10)
+
+    assert function.keys() == [["ORDER#1", "ORDER#2"]] * 3
+
+
+def test_stream_shard_waits_for_a_refused_batch_before_moving_on(cloud: Cloud, orders: tuple[str, str]) -> None:
+    table, stream_arn = orders
+    put_order(cloud, table, "ORDER#1")
+    function = FakeFunction(in_turn(throttles))
+    poller = stream_poller(cloud, stream_arn, function, batch_size=1)
+    assert poller.poll_once() == 0
+    put_order(cloud, table, "ORDER#2")
+
+    assert poller.poll_once() == 0  # its backoff is not over: nothing, not even the next record
+    assert poller.stalled
+    Pollers([poller]).drain(timeout=10)
+
+    assert function.keys() == [["ORDER#1"], ["ORDER#1"], ["ORDER#2"]]
+
+
+def test_stream_redeliver_fault_delivers_the_same_event_ids_again_before_the_shard_moves_on(
+    cloud: Cloud, orders: tuple[str, str]
+) -> None:
+    table, stream_arn = orders
+    for n in range(3):
+        put_order(cloud, table, f"ORDER#{n}")
+    plan = FaultPlan()
+    plan.add([Rule(Fault.REDELIVER, function="OrderEventsFunction", source="OrdersTable", nth=1)])
+    function = FakeFunction()
+    known_as = Call(function=("order-events", "OrderEventsFunction"), source=(stream_arn, "OrdersTable"))
+    poller = stream_poller(cloud, stream_arn, function, batch_size=2, faults=plan, known_as=known_as)
+
+    delivered = [poller.poll_once(), poller.poll_once(), poller.poll_once()]
+
+    assert delivered == [4, 1, 0]
+    assert function.keys() == [["ORDER#0", "ORDER#1"], ["ORDER#0", "ORDER#1"], ["ORDER#2"]]
+    event_ids = [[record["eventID"] for record in event["Records"]] for event in function.events]
+    assert event_ids[0] == event_ids[1]
+    assert plan.counts() == {"delivery.redeliver(function=OrderEventsFunction, source=OrdersTable)": 1}
+
+
+def test_stream_batch_is_redelivered_at_most_once_even_by_a_rule_that_always_fires(
+    cloud: Cloud, orders: tuple[str, str]
+) -> None:
+    table, stream_arn = orders
+    put_order(cloud, table, "ORDER#0")
+    plan = FaultPlan()
+    plan.add([Rule(Fault.REDELIVER)])
+    function = FakeFunction()
+
+    stream_poller(cloud, stream_arn, function, faults=plan).poll_once()
+
+    assert function.keys() == [["ORDER#0"]] * 2
+    assert plan.injected == 1
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The TTL reaper
 # --------------------------------------------------------------------------------------------------------------
@@ -761,11 +908,11 @@ def test_invalid_schedule_expressions_are_refused(expression: str) -> None:
 def test_a_fired_schedule_sends_eventbridges_scheduled_event() -> None:
     function = FakeFunction()
 
-    outcome = schedule("cron(15 3 * * ? *)", function).fire_now()
+    sent = schedule("cron(15 3 * * ? *)", function).fire_now()
 
     ((name, event),) = function.calls
     expected = sample("nightly_report.json")
-    assert outcome == InvokeOutcome(payload=None, errored=False)
+    assert event == sent
     assert name == "nightly"
     assert set(event) == set(expected)
     assert (event["detail-type"], event["source"], event["detail"]) == ("Scheduled Event", "aws.events", {})

@@ -86,7 +86,7 @@ def test_references_lists_what_a_value_depends_on() -> None:
 
 
 def test_number_bounds_and_patterns_of_parameters_are_enforced() -> None:
-    with pytest.raises(Unresolvable, match="ApprovalTimeoutSeconds: 5 is below its MinValue 60"):
+    with pytest.raises(Unresolvable, match="ApprovalTimeoutSeconds: 5 is below its MinValue 10"):
         resolver(ApprovalTimeoutSeconds="5")
     with pytest.raises(Unresolvable, match="AdminEmail"):
         resolver(AdminEmail="not-an-address")

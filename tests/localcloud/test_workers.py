@@ -1,4 +1,5 @@
-"""Lambda functions in worker processes (localcloud.workers): isolation, context, limits, errors, reloads.
+"""Lambda functions in worker processes (localcloud.workers): isolation, context, limits, errors, reloads,
+concurrency (reservations, throttles) and the faults of the plan.
 
 Each test writes a throwaway function into tmp_path; one runs the real catalog API's health check.
 """
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 
 from localcloud import workers
+from localcloud.faults import Fault, FaultPlan, Rule
 from localcloud.workers import (
     FunctionNotFoundError,
     FunctionPool,
@@ -29,6 +32,8 @@ from localcloud.workers import (
     InvokeResult,
     PoolClosedError,
     Runtime,
+    ServiceError,
+    TooManyRequestsError,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +61,7 @@ def write_function(tmp_path: Path) -> WriteFunction:
         environment: Mapping[str, str] | None = None,
         layer_dirs: tuple[Path, ...] = (),
         memory_mb: int = 128,
+        reserved: int | None = None,
     ) -> FunctionSpec:
         code_dir = tmp_path / name
         code_dir.mkdir()
@@ -69,6 +75,7 @@ def write_function(tmp_path: Path) -> WriteFunction:
             environment=dict(environment or {}),
             timeout_seconds=timeout,
             memory_mb=memory_mb,
+            reserved_concurrency=reserved,
         )
 
     return write
@@ -93,6 +100,7 @@ def start_runtime() -> Iterator[Callable[..., Runtime]]:
     runtimes: list[Runtime] = []
 
     def start(*specs: FunctionSpec, **options: Any) -> Runtime:
+        options.setdefault("account_concurrency", 10)
         runtime = Runtime(specs, base_environment=BASE_ENVIRONMENT, **options)
         runtimes.append(runtime)
         return runtime
@@ -617,10 +625,53 @@ def test_a_flood_of_output_is_truncated_to_its_end_and_the_next_invocation_has_i
 # --- Concurrency ------------------------------------------------------------------------------------------
 
 
+GATED = """
+    import os
+    import pathlib
+    import time
+
+    def lambda_handler(event, context):
+        gate = pathlib.Path(event["gate"])
+        (gate.parent / f"running-{context.aws_request_id}").write_text("")
+        while not gate.exists():
+            time.sleep(0.01)
+        return os.getpid()
+"""
+
+
+class Gate:
+    """Invocations of GATED hold their slot until the gate opens; each marks its start in the gate's folder."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir()
+        self.directory = directory
+        self.event = {"gate": str(directory / "open")}
+
+    def running(self) -> int:
+        return len(list(self.directory.glob("running-*")))
+
+    def wait_running(self, count: int, seconds: float = 10.0) -> None:
+        deadline = time.monotonic() + seconds
+        while self.running() < count:
+            assert time.monotonic() < deadline, f"{self.running()} of {count} invocations started"
+            time.sleep(0.01)
+
+    def open(self) -> None:
+        (self.directory / "open").write_text("")
+
+
+def throttled_at_once(invoke: Callable[[], object]) -> TooManyRequestsError:
+    started = time.monotonic()
+    with pytest.raises(TooManyRequestsError) as refused:
+        invoke()
+    assert time.monotonic() - started < 0.5  # refused, not queued
+    return refused.value
+
+
 def test_concurrent_invocations_run_side_by_side_in_separate_processes_that_are_then_reused(
     write_function: WriteFunction, start_pool: StartPool
 ) -> None:
-    pool = start_pool(write_function(PID), max_concurrency=4)
+    pool = start_pool(write_function(PID))
 
     with ThreadPoolExecutor(4) as executor:
         started = time.monotonic()
@@ -635,19 +686,249 @@ def test_concurrent_invocations_run_side_by_side_in_separate_processes_that_are_
     assert {answer(result) for result in second_round} == first_pids
 
 
-def test_invocations_beyond_max_concurrency_wait_for_a_free_worker(
-    write_function: WriteFunction, start_pool: StartPool
+def test_a_function_with_a_reservation_runs_that_many_at_once_and_the_next_is_throttled_at_once(
+    write_function: WriteFunction, start_runtime: Callable[..., Runtime], tmp_path: Path
 ) -> None:
-    pool = start_pool(write_function(PID), max_concurrency=2)
+    runtime = start_runtime(write_function(GATED, name="payments", reserved=2), account_concurrency=10)
+    gate = Gate(tmp_path / "gate")
 
-    with ThreadPoolExecutor(6) as executor:
-        started = time.monotonic()
-        results = list(executor.map(pool.invoke, [{"sleep": 0.3}] * 6))
-        elapsed = time.monotonic() - started
+    with ThreadPoolExecutor(2) as executor:
+        running = [executor.submit(runtime.invoke, "payments", gate.event) for _ in range(2)]
+        gate.wait_running(2)
+        refused = throttled_at_once(lambda: runtime.invoke("payments", gate.event))
+        gate.open()
+        results = [future.result() for future in running]
 
-    assert len({answer(result) for result in results}) <= 2
-    assert sum(result.cold for result in results) <= 2
-    assert elapsed >= 0.9  # three rounds of two
+    assert refused.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert gate.running() == 2  # the throttled invocation never reached the handler
+    assert not any(result.errored for result in results)
+    assert not runtime.invoke("payments", gate.event).errored  # the slots are free again
+    assert runtime.concurrency.running() == 0
+
+
+def test_a_reservation_of_zero_throttles_every_invocation_and_starts_no_worker(
+    write_function: WriteFunction, start_pool: StartPool, tmp_path: Path
+) -> None:
+    pool = start_pool(write_function(GATED, reserved=0))
+    gate = Gate(tmp_path / "gate")
+    gate.open()
+
+    refusals = [throttled_at_once(lambda: pool.invoke(gate.event)) for _ in range(3)]
+
+    assert {refused.reason for refused in refusals} == {"ReservedFunctionConcurrentInvocationLimitExceeded"}
+    assert gate.running() == 0
+    assert pool.worker_pids() == []
+
+
+def test_functions_without_a_reservation_share_what_the_account_has_left_and_a_reserved_one_keeps_its_own(
+    write_function: WriteFunction, start_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    runtime = start_runtime(
+        write_function(GATED, name="orders"),
+        write_function(GATED, name="carts"),
+        write_function(GATED, name="payments", reserved=2),
+        account_concurrency=4,  # 2 reserved for payments, 2 shared by orders and carts
+    )
+    gate, open_gate = Gate(tmp_path / "gate"), Gate(tmp_path / "open-gate")
+    open_gate.open()
+
+    with ThreadPoolExecutor(2) as executor:
+        running = [executor.submit(runtime.invoke, name, gate.event) for name in ("orders", "carts")]
+        gate.wait_running(2)
+        refusals = [throttled_at_once(partial(runtime.invoke, name, open_gate.event)) for name in ("orders", "carts")]
+        reserved = runtime.invoke("payments", open_gate.event)
+        gate.open()
+        results = [future.result() for future in running]
+
+    assert {refused.reason for refused in refusals} == {"ConcurrentInvocationLimitExceeded"}
+    assert not reserved.errored
+    assert not any(result.errored for result in results)
+    assert open_gate.running() == 1  # only payments ran while the shared pool was full
+
+
+def test_reservations_that_leave_the_account_nothing_unreserved_are_refused(
+    write_function: WriteFunction, start_runtime: Callable[..., Runtime]
+) -> None:
+    payments = write_function(PID, name="payments", reserved=6)
+    refunds = write_function(PID, name="refunds", reserved=4)
+
+    with pytest.raises(ValueError, match=r"decreases account's UnreservedConcurrentExecution below its minimum"):
+        start_runtime(payments, refunds, write_function(PID, name="orders"), account_concurrency=10)
+    assert start_runtime(payments, refunds, account_concurrency=11).concurrency.unreserved == 1
+
+
+# --- Faults from the plan ---------------------------------------------------------------------------------
+
+COUNTED = """
+    import os
+    import pathlib
+
+    def lambda_handler(event, context):
+        with open(event["ran"], "a") as ran:
+            ran.write(f"{os.getpid()}\\n")
+        return os.getpid()
+"""
+
+
+def runs(path: Path) -> list[int]:
+    """The pids of the handler's runs, one line each (COUNTED writes them)."""
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def plan_of(*rules: Rule) -> FaultPlan:
+    plan = FaultPlan(seed=7)
+    plan.add(rules)
+    return plan
+
+
+def test_a_throttle_fault_refuses_the_nth_invocation_before_the_handler_runs(
+    write_function: WriteFunction, start_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    rule = Rule(Fault.LAMBDA_THROTTLE, function="EchoFunction", nth=2)
+    plan = plan_of(rule)
+    runtime = start_runtime(write_function(COUNTED), faults=plan)
+    event = {"ran": str(tmp_path / "ran")}
+
+    first = runtime.invoke("echo", event)
+    refused = throttled_at_once(lambda: runtime.invoke("echo", event))
+    third = runtime.invoke("echo", event)
+
+    assert refused.reason == "ConcurrentInvocationLimitExceeded"
+    assert (first.errored, third.errored) == (False, False)
+    assert len(runs(tmp_path / "ran")) == 2
+    assert plan.counts() == {rule.label: 1}
+
+
+def test_service_error_faults_drawn_with_a_probability_fail_before_the_handler_runs(
+    write_function: WriteFunction, start_pool: StartPool, tmp_path: Path
+) -> None:
+    rule = Rule(Fault.LAMBDA_SERVICE_ERROR, function="echo", probability=0.5)
+    plan = plan_of(rule)
+    pool = start_pool(write_function(COUNTED), faults=plan)
+    event = {"ran": str(tmp_path / "ran")}
+    failed = 0
+
+    for _ in range(20):
+        try:
+            pool.invoke(event)
+        except ServiceError:
+            failed += 1
+
+    assert 0 < failed < 20
+    assert plan.counts() == {rule.label: failed}
+    assert len(runs(tmp_path / "ran")) == 20 - failed
+
+
+def test_an_error_fault_is_a_function_error_whose_handler_never_ran(
+    write_function: WriteFunction, start_pool: StartPool, tmp_path: Path
+) -> None:
+    rule = Rule(Fault.LAMBDA_ERROR, function="echo", nth=1, error="CarrierUnavailable", message="the carrier is down")
+    seen: list[InvokeResult] = []
+    pool = start_pool(
+        write_function(COUNTED), faults=plan_of(rule), on_invocation=lambda spec, result: seen.append(result)
+    )
+    event = {"ran": str(tmp_path / "ran")}
+
+    failed = pool.invoke(event)
+    after = pool.invoke(event)
+
+    assert failed.errored
+    assert answer(failed) == {"errorType": "CarrierUnavailable", "errorMessage": "the carrier is down"}
+    assert failed.injected == rule.label
+    assert runs(tmp_path / "ran") == [answer(after)]
+    assert (after.errored, after.injected) == (False, None)
+    assert seen == [failed, after]
+
+
+def test_an_error_fault_without_a_message_names_its_rule(write_function: WriteFunction, start_pool: StartPool) -> None:
+    rule = Rule(Fault.LAMBDA_ERROR, name="carrier outage", error="CarrierUnavailable")
+    pool = start_pool(write_function(PID), faults=plan_of(rule))
+
+    error = answer(pool.invoke({}))
+
+    assert error["errorType"] == "CarrierUnavailable"
+    assert "carrier outage" in error["errorMessage"]
+
+
+def test_a_timeout_after_effects_fault_lets_the_handler_finish_then_times_out_when_the_timeout_is_up(
+    write_function: WriteFunction, start_pool: StartPool, tmp_path: Path
+) -> None:
+    rule = Rule(Fault.LAMBDA_TIMEOUT_AFTER_EFFECTS, function="echo", nth=2)
+    pool = start_pool(write_function(COUNTED, timeout=1.0), faults=plan_of(rule))
+    event = {"ran": str(tmp_path / "ran")}
+    worker_pid = answer(pool.invoke(event))  # warm: the time-out counts from the invocation, not the cold start
+
+    started = time.monotonic()
+    timed_out = pool.invoke(event)
+    elapsed = time.monotonic() - started
+
+    assert runs(tmp_path / "ran") == [worker_pid, worker_pid]  # the handler ran to the end: its effects happened
+    assert timed_out.errored
+    assert answer(timed_out) == {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 1.00 seconds"}
+    assert 1.0 <= elapsed < 1.6
+    assert timed_out.duration_ms >= 1000
+    assert timed_out.injected == rule.label
+    assert wait_until_gone(worker_pid)  # Lambda resets the environment after a time-out
+    assert pool.invoke(event).cold
+
+
+def test_a_slow_fault_within_the_timeout_holds_the_answer_back_and_keeps_the_worker(
+    write_function: WriteFunction, start_pool: StartPool, tmp_path: Path
+) -> None:
+    rule = Rule(Fault.LAMBDA_SLOW, function="echo", nth=2, seconds=0.5)
+    pool = start_pool(write_function(COUNTED, timeout=3.0), faults=plan_of(rule))
+    event = {"ran": str(tmp_path / "ran")}
+    worker_pid = answer(pool.invoke(event))
+
+    started = time.monotonic()
+    slow = pool.invoke(event)
+    elapsed = time.monotonic() - started
+    after = pool.invoke(event)
+
+    assert (slow.errored, answer(slow), slow.injected) == (False, worker_pid, rule.label)
+    assert 0.5 <= elapsed < 1.2
+    assert slow.duration_ms >= 500
+    assert (after.cold, answer(after)) == (False, worker_pid)
+
+
+def test_a_slow_fault_that_outlasts_the_timeout_is_a_time_out_at_the_timeout(
+    write_function: WriteFunction, start_pool: StartPool, tmp_path: Path
+) -> None:
+    rule = Rule(Fault.LAMBDA_SLOW, function="echo", nth=2, seconds=5)
+    pool = start_pool(write_function(COUNTED, timeout=0.5), faults=plan_of(rule))
+    event = {"ran": str(tmp_path / "ran")}
+    worker_pid = answer(pool.invoke(event))
+
+    started = time.monotonic()
+    slow = pool.invoke(event)
+    elapsed = time.monotonic() - started
+
+    assert answer(slow) == {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 0.50 seconds"}
+    assert 0.5 <= elapsed < 1.1  # at the timeout, not after the 5 s the rule asked for
+    assert len(runs(tmp_path / "ran")) == 2
+    assert wait_until_gone(worker_pid)
+    assert pool.invoke(event).cold
+
+
+def test_an_answer_held_back_by_a_fault_keeps_its_concurrency_slot(
+    write_function: WriteFunction, start_pool: StartPool, tmp_path: Path
+) -> None:
+    rule = Rule(Fault.LAMBDA_SLOW, function="echo", nth=2, seconds=1.0)
+    pool = start_pool(write_function(COUNTED, reserved=1), faults=plan_of(rule))
+    ran = tmp_path / "ran"
+    pool.invoke({"ran": str(ran)})
+
+    with ThreadPoolExecutor(1) as executor:
+        slow = executor.submit(pool.invoke, {"ran": str(ran)})
+        deadline = time.monotonic() + 5
+        while len(runs(ran)) < 2 and time.monotonic() < deadline:  # the handler has answered; the answer is held
+            time.sleep(0.01)
+        refused = throttled_at_once(lambda: pool.invoke({"ran": str(ran)}))
+        assert not slow.result().errored
+
+    assert refused.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert len(runs(ran)) == 2
+    assert pool.concurrency.running() == 0
 
 
 # --- Code reload ------------------------------------------------------------------------------------------
@@ -705,7 +986,7 @@ def test_unchanged_code_keeps_the_worker_warm(write_function: WriteFunction, sta
 def test_close_kills_every_worker_and_refuses_further_invocations(
     write_function: WriteFunction, start_pool: StartPool
 ) -> None:
-    pool = start_pool(write_function(PID), max_concurrency=2)
+    pool = start_pool(write_function(PID))
     with ThreadPoolExecutor(2) as executor:
         pids = {answer(result) for result in executor.map(pool.invoke, [{"sleep": 0.2}] * 2)}
     assert sorted(pool.worker_pids()) == sorted(pids)

@@ -1,0 +1,357 @@
+"""The local AWS endpoint: moto's server, with the faults AWS's own APIs produce under stress, and the control
+endpoint that switches fault rules on and off while the cloud runs.
+
+DynamoDB is where a busy shop meets contention: a transaction is cancelled with `TransactionConflict` (another
+transaction holds the item) or `ThrottlingError` on exactly the items involved, and single-item calls are refused
+with `ProvisionedThroughputExceededException` or `ThrottlingException`. The answers are DynamoDB's own (status,
+`__type`, `CancellationReasons`), so the SDK parses them as it would in AWS, retries included.
+
+    GET    {aws}/_localcloud/faults    the rules in force, their counters, and every fault injected so far
+    POST   {aws}/_localcloud/faults    add rules: {"rules": [{"fault": "...", ...}, ...]} (or a list of rules)
+    DELETE {aws}/_localcloud/faults    switch every rule off (the counts stay)
+    GET    {aws}/_localcloud/outputs   the stack's outputs, as CloudFormation lists them (tools/redrive.py --local)
+
+A request carrying `X-Localcloud-Observer: true` is never faulted: it is how a test harness reads the state of a
+run without disturbing it (see `observer`). The endpoint also keeps a ledger of SQS messages (sent, deleted, by
+message id), so that a run can count every message as processed, dead-lettered, still queued, or lost.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from moto.backends import get_backend
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from localcloud.faults import Call, Fault, FaultPlan, FaultRuleError, Rule
+
+CONTROL_PATH = "/_localcloud/faults"
+OUTPUTS_PATH = "/_localcloud/outputs"
+OBSERVER_HEADER = "X-Localcloud-Observer"
+_SQS_TARGET = "AmazonSQS."
+_DYNAMODB_TARGET = "DynamoDB_20120810."
+_DYNAMODB_TARGETS = (_DYNAMODB_TARGET, "DynamoDBStreams_20120810.")
+_TRANSACTIONS = frozenset({"TransactWriteItems", "TransactGetItems"})
+_THROTTLING_MESSAGE = (
+    "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table "
+    "or index so please try again shortly. If exceptions persist, check if you have a hot key: "
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html"
+)
+# What DynamoDB says for each fault: its error code (a transaction's per-item cancellation code) and message.
+_ANSWERS: dict[Fault, tuple[str, str]] = {
+    Fault.TRANSACTION_CONFLICT: ("TransactionConflict", "Transaction is ongoing for the item"),
+    Fault.TRANSACTION_THROTTLED: ("ThrottlingError", _THROTTLING_MESSAGE),
+    Fault.THROUGHPUT_EXCEEDED: (
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API.",
+    ),
+    Fault.THROTTLING: ("ThrottlingException", _THROTTLING_MESSAGE),
+}
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+
+class FaultyMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose WSGI application answers with faults when the plan says so."""
+
+    def __init__(
+        self,
+        *,
+        faults: FaultPlan,
+        names: Callable[[str], Iterable[str]],
+        account_id: str,
+        region: str,
+        ip_address: str = "127.0.0.1",
+        port: int = 0,
+        outputs: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.application = FaultInjection(
+            DomainDispatcherApplication(create_backend_app),
+            faults=faults,
+            names=names,
+            key_names=lambda table: _key_names(account_id, region, table),
+            outputs=outputs,
+        )
+
+    def _server_entry(self) -> None:
+        # ThreadedMotoServer's own entry, with our application in front of moto's dispatcher.
+        self._server = make_server(
+            self._ip_address, self._port, self.application, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+class FaultInjection:
+    """WSGI middleware: the control endpoint, and DynamoDB's answers under contention when a rule fires."""
+
+    def __init__(
+        self,
+        app: Callable[[Environ, StartResponse], Iterable[bytes]],
+        *,
+        faults: FaultPlan,
+        names: Callable[[str], Iterable[str]],
+        key_names: Callable[[str], list[str]],
+        outputs: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.app = app
+        self._outputs = outputs or dict  # the stack's outputs once it is up (none before)
+        self.faults = faults
+        self._names = names  # a physical name -> every name a rule may use for it (its logical id too)
+        self._key_names = key_names
+        self.messages = MessageLedger()
+        # Held by every DynamoDB (and DynamoDB Streams) request, and by anything in this process that changes
+        # moto's tables directly (the TTL reaper).
+        self.dynamodb_lock = threading.RLock()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == CONTROL_PATH:
+            return self._control(environ, start_response)
+        if environ.get("PATH_INFO") == OUTPUTS_PATH:
+            return self._serve_outputs(environ, start_response)
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if target.startswith(_SQS_TARGET):
+            return self.messages.track(target.removeprefix(_SQS_TARGET), environ, start_response, self.app)
+        observed = environ.get("HTTP_" + OBSERVER_HEADER.upper().replace("-", "_")) == "true"
+        if target.startswith(_DYNAMODB_TARGET) and not observed:
+            body = _read_body(environ)
+            answer = self._dynamodb_fault(target.removeprefix(_DYNAMODB_TARGET), body)
+            if answer is not None:
+                return _respond(start_response, 400, answer, "application/x-amz-json-1.0")
+        if target.startswith(_DYNAMODB_TARGETS):
+            # moto applies a transaction item by item, and rolls a failed one back by putting back a copy of each
+            # whole table: concurrent requests would see half a transaction, or lose their writes to the rollback.
+            # DynamoDB isolates transactions; one request at a time is how the emulator does too.
+            with self.dynamodb_lock:
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+    # -- DynamoDB ------------------------------------------------------------------------------------------------
+
+    def _dynamodb_fault(self, operation: str, body: bytes) -> dict[str, Any] | None:
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return None  # moto answers a malformed request itself
+        if operation in _TRANSACTIONS:
+            return self._cancelled_transaction(operation, request)
+        involved = list(self._items_of(operation, request))
+        call = Call(
+            table=self._all_names(table for table, _ in involved),
+            items=[value for _, values in involved for value in values],
+            operation=operation,
+        )
+        rule = self.faults.decide((Fault.THROUGHPUT_EXCEEDED, Fault.THROTTLING), call, f"DynamoDB {operation}")
+        if rule is None:
+            return None
+        code, message = _ANSWERS[rule.fault]
+        return {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
+
+    def _cancelled_transaction(self, operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        entries = [_transaction_entry(item) for item in request.get("TransactItems", [])]
+        per_item = [(table, self._key_values(table, key)) for table, key in entries]
+        call = Call(
+            table=self._all_names(table for table, _ in per_item),
+            items=[value for _, values in per_item for value in values],
+            operation=operation,
+        )
+        rule = self.faults.decide((Fault.TRANSACTION_CONFLICT, Fault.TRANSACTION_THROTTLED), call, operation)
+        if rule is None:
+            return None
+        code, message = _ANSWERS[rule.fault]
+        # The items the rule names are the contended ones; a rule naming no table or item contends them all.
+        reasons = [
+            {"Code": code, "Message": message}
+            if _item_matches(rule, set(self._names(table)), values)
+            else {"Code": "None"}
+            for table, values in per_item
+        ]
+        listed = ", ".join(reason["Code"] for reason in reasons)
+        return {
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "message": f"Transaction cancelled, please refer cancellation reasons for specific reasons [{listed}]",
+            "CancellationReasons": reasons,
+        }
+
+    def _items_of(self, operation: str, request: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
+        """(table, key values) of every item a single-item or batch call touches ([] for queries and scans)."""
+        if "TableName" in request:
+            key = request.get("Key") or request.get("Item") or {}
+            yield request["TableName"], self._key_values(request["TableName"], key)
+        for table, requests in request.get("RequestItems", {}).items():
+            if isinstance(requests, dict):  # BatchGetItem: {"Keys": [...]}
+                for key in requests.get("Keys", []):
+                    yield table, self._key_values(table, key)
+            else:  # BatchWriteItem: [{"PutRequest": {"Item"}} | {"DeleteRequest": {"Key"}}]
+                for write in requests:
+                    inner = write.get("PutRequest") or write.get("DeleteRequest") or {}
+                    yield table, self._key_values(table, inner.get("Item") or inner.get("Key") or {})
+
+    def _key_values(self, table: str, attributes: dict[str, Any]) -> list[str]:
+        """The values of the item's key attributes (a Put carries the whole item: only its key counts)."""
+        try:
+            names = self._key_names(table)
+        except LookupError:
+            names = list(attributes)
+        values: list[str] = []
+        for name in names:
+            typed = attributes.get(name, {})
+            values.extend(str(value) for kind, value in typed.items() if kind in ("S", "N"))
+        return values
+
+    def _all_names(self, tables: Iterable[str]) -> list[str]:
+        return [name for table in tables for name in self._names(table)]
+
+    # -- The control endpoint ------------------------------------------------------------------------------------
+
+    def _serve_outputs(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") != "GET":
+            return _respond(start_response, 405, {"message": "GET only"})
+        return _respond(start_response, 200, dict(self._outputs()))
+
+    def _control(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "GET":
+            return _respond(start_response, 200, self.faults.describe())
+        if method == "DELETE":
+            self.faults.clear()
+            return _respond(start_response, 200, self.faults.describe())
+        if method != "POST":
+            return _respond(start_response, 405, {"message": "GET, POST or DELETE"})
+        try:
+            payload = json.loads(_read_body(environ) or b"null")
+            raw_rules = payload.get("rules") if isinstance(payload, dict) else payload
+            if not isinstance(raw_rules, list) or not all(isinstance(raw, dict) for raw in raw_rules):
+                raise FaultRuleError('send {"rules": [{"fault": ...}, ...]}')
+            rules = [Rule.parse(raw) for raw in raw_rules]
+        except (ValueError, FaultRuleError) as exc:
+            return _respond(start_response, 400, {"message": str(exc)})
+        self.faults.add(rules)
+        return _respond(start_response, 201, self.faults.describe())
+
+
+class MessageLedger:
+    """Every SQS message sent and deleted through the endpoint, by message id (moto keeps a message's id when its
+    redrive policy moves it to a dead-letter queue, so an id is one message wherever it goes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: dict[str, set[str]] = {}  # queue URL -> message ids
+        self.deleted: dict[str, set[str]] = {}  # queue URL -> message ids
+        self._handles: dict[str, str] = {}  # receipt handle -> message id
+
+    def track(
+        self,
+        operation: str,
+        environ: Environ,
+        start_response: StartResponse,
+        app: Callable[[Environ, StartResponse], Iterable[bytes]],
+    ) -> Iterable[bytes]:
+        request = _json(_read_body(environ))
+        status: list[str] = []
+
+        def remember_status(code: str, headers: Any, *rest: Any) -> Any:
+            status.append(code)
+            return start_response(code, headers, *rest)
+
+        body = b"".join(app(environ, remember_status))
+        if status and status[0].startswith("200"):
+            self._record(operation, request, _json(body))
+        return [body]
+
+    def _record(self, operation: str, request: dict[str, Any], response: dict[str, Any]) -> None:
+        queue = str(request.get("QueueUrl", ""))
+        with self._lock:
+            if operation == "SendMessage":
+                self.sent.setdefault(queue, set()).add(str(response.get("MessageId")))
+            elif operation == "SendMessageBatch":
+                self.sent.setdefault(queue, set()).update(
+                    str(entry["MessageId"]) for entry in response.get("Successful", [])
+                )
+            elif operation == "ReceiveMessage":
+                for message in response.get("Messages", []):
+                    self._handles[message["ReceiptHandle"]] = message["MessageId"]
+            elif operation == "DeleteMessage":
+                self._delete(queue, [request.get("ReceiptHandle", "")])
+            elif operation == "DeleteMessageBatch":
+                handles = {entry["Id"]: entry["ReceiptHandle"] for entry in request.get("Entries", [])}
+                self._delete(
+                    queue, [handles[entry["Id"]] for entry in response.get("Successful", []) if entry["Id"] in handles]
+                )
+
+    def _delete(self, queue: str, handles: list[str]) -> None:
+        ids = {self._handles[handle] for handle in handles if handle in self._handles}
+        self.deleted.setdefault(queue, set()).update(ids)
+
+    def snapshot(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        with self._lock:
+            return (
+                {queue: set(ids) for queue, ids in self.sent.items()},
+                {queue: set(ids) for queue, ids in self.deleted.items()},
+            )
+
+
+def observer(client: Any) -> Any:
+    """Mark every request of a boto3 client as the observer's: the fault rules leave it alone."""
+    client.meta.events.register("before-sign.*.*", _mark_observer)
+    return client
+
+
+def _mark_observer(request: Any, **_: Any) -> None:
+    request.headers[OBSERVER_HEADER] = "true"
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _transaction_entry(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    operation: dict[str, Any] = next(iter(item.values()), {})  # {"Put" | "Update" | "Delete" | ...: {...}}
+    return str(operation.get("TableName", "")), operation.get("Key") or operation.get("Item") or {}
+
+
+def _item_matches(rule: Rule, table_names: set[str], values: list[str]) -> bool:
+    return (rule.table is None or rule.table in table_names) and (rule.item is None or rule.item in values)
+
+
+def _key_names(account_id: str, region: str, table_name: str) -> list[str]:
+    """The table's key attributes, from moto's backend in this process (LookupError for an unknown table)."""
+    backend = get_backend("dynamodb")[account_id][region]
+    table = backend.tables.get(table_name)
+    if table is None:
+        raise LookupError(table_name)
+    return [name for name in (table.hash_key_attr, table.range_key_attr) if name]
+
+
+def _read_body(environ: Environ) -> bytes:
+    """Read the request body and put it back, so that moto reads it too."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body: bytes = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _respond(
+    start_response: StartResponse, status: int, payload: Any, content_type: str = "application/json"
+) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    reasons = {200: "OK", 201: "Created", 400: "Bad Request", 405: "Method Not Allowed"}
+    start_response(
+        f"{status} {reasons.get(status, 'Error')}",
+        [("Content-Type", content_type), ("Content-Length", str(len(body))), ("x-amzn-RequestId", str(uuid.uuid4()))],
+    )
+    return [body]
