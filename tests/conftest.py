@@ -35,7 +35,7 @@ os.environ.update(
         "CART_TTL_SECONDS": "1800",
         "IDEMPOTENCY_TTL_SECONDS": "86400",
         "CUSTOMERS_GROUP": "customers",
-        # The workflow's functions: names of the resources tests/support/workflow.py creates in moto.
+        # The functions' other settings: names of the resources the unit tests create in moto.
         "APPROVAL_THRESHOLD_CENTS": "50000",
         "APPROVAL_TIMEOUT_SECONDS": "3600",
         "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:test-order",
@@ -43,6 +43,7 @@ os.environ.update(
         "REPORTS_BUCKET_NAME": "test-reports",
         "ORDER_SLA_HOURS": "48",
         "SENDER_EMAIL": "",
+        "PAYMENT_PROVIDER_FUNCTION_NAME": "test-payment-provider",
     }
 )
 

@@ -6,15 +6,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shop.adapters.dynamodb import default_client, from_attributes
+from shop.adapters.dynamodb import from_attributes
 from shop.adapters.notifications import NotificationsTopic
+from shop.adapters.stream_records import OncePerRecord
 from shop.adapters.workflow import OrderWorkflow
 from shop.observability import logger, tracer
 from shop.settings import OrderEventsSettings, load_settings
@@ -25,9 +21,6 @@ workflow = OrderWorkflow(settings.state_machine_arn)
 topic = NotificationsTopic(settings.notifications_topic_arn)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
-# A redelivered record (same eventID) is handled once: no second notification.
-idempotency = IdempotencyConfig(event_key_jmespath="eventID", expires_after_seconds=24 * 3600)
-
 
 def _handle_change(*, change: dict[str, Any]) -> list[str]:
     stream = change.get("dynamodb", {})
@@ -36,24 +29,18 @@ def _handle_change(*, change: dict[str, Any]) -> list[str]:
     return on_order_change(change["eventName"], old, new, workflow, topic)
 
 
-handle_change = idempotent_function(
-    _handle_change,
-    data_keyword_argument="change",
-    persistence_store=DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table_name, boto3_client=default_client()
-    ),
-    config=idempotency,
-)
+# A redelivered record (same eventID) is handled once: no second notification.
+handle_change = OncePerRecord(_handle_change, settings.idempotency_table_name)
 
 
 @tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
-    done = handle_change(change=record.raw_event)
+    done = handle_change(record.raw_event)
     logger.info("order change handled", extra={"event_id": record.event_id, "done": done})
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    idempotency.register_lambda_context(context)
+    handle_change.register(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

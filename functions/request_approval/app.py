@@ -7,6 +7,7 @@ from pydantic import Field
 
 from shop.adapters.approvals_table import ApprovalsTable
 from shop.adapters.orders_table import OrdersTable
+from shop.adapters.workflow import OrderWorkflow
 from shop.domain.ordering import utc_now
 from shop.observability import logger, tracer
 from shop.settings import ApprovalSettings, load_settings
@@ -15,6 +16,7 @@ from shop.usecases import fulfillment
 settings = load_settings(ApprovalSettings)
 orders = OrdersTable(settings.orders_table_name)
 approvals = ApprovalsTable(settings.orders_table_name)
+workflow = OrderWorkflow()
 
 
 class ApprovalRequest(fulfillment.OrderRef):
@@ -28,6 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     fulfillment.request_approval(
         orders,
         approvals,
+        workflow,
         fulfillment.OrderRef(order_id=request.order_id, customer_id=request.customer_id),
         task_token=request.task_token,
         now=utc_now(),

@@ -19,6 +19,6 @@ stock = StockLedger(settings.catalog_table_name, settings.orders_table_name)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ref = fulfillment.OrderRef.model_validate(event)
-    fulfillment.reserve_stock(orders, stock, ref)
-    logger.info("stock reserved", extra={"order_id": ref.order_id})
-    return {"reserved": True}
+    reserved = fulfillment.reserve_stock(orders, stock, ref)
+    logger.info("stock reservation", extra={"order_id": ref.order_id, **reserved.model_dump(mode="json")})
+    return reserved.model_dump(mode="json")

@@ -20,5 +20,12 @@ catalog = CatalogTable(settings.catalog_table_name)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ref = fulfillment.OrderRef.model_validate(event)
     validation = fulfillment.validate_order(orders, catalog, ref, settings.approval_threshold_cents)
-    logger.info("order validated", extra={"order_id": ref.order_id, "needs_approval": validation.needs_approval})
+    logger.info(
+        "order validated",
+        extra={
+            "order_id": ref.order_id,
+            "outcome": validation.outcome.value,
+            "needs_approval": validation.needs_approval,
+        },
+    )
     return validation.model_dump(mode="json")

@@ -22,7 +22,7 @@ def record_handler(record: SQSRecord) -> None:
     job = ShipmentJob.model_validate_json(record.body)
     tracking_number = ship(job, workflow)
     if tracking_number is None:
-        logger.warning("workflow no longer waits for this shipment", extra={"order_id": job.order_id})
+        logger.warning("the workflow no longer waits for this job: nothing shipped", extra={"order_id": job.order_id})
         return
     metrics.add_metric(name="ShipmentsDispatched", unit="Count", value=1)
     logger.info("shipment dispatched", extra={"order_id": job.order_id, "tracking_number": tracking_number})

@@ -12,12 +12,14 @@ TABLE_NAMES = {
     "OrdersTable": "test-orders",
     "SessionsTable": "test-sessions",
     "IdempotencyTable": "test-idempotency",
+    "PaymentProviderTable": "test-payment-provider",
 }
 TABLE_ENV = {
     "CatalogTable": "CATALOG_TABLE_NAME",
     "OrdersTable": "ORDERS_TABLE_NAME",
     "SessionsTable": "SESSIONS_TABLE_NAME",
     "IdempotencyTable": "IDEMPOTENCY_TABLE_NAME",
+    "PaymentProviderTable": "PAYMENT_PROVIDER_TABLE_NAME",
 }
 
 

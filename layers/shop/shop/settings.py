@@ -49,12 +49,30 @@ class StockTaskSettings(OrderTaskSettings):
     catalog_table_name: str = Field(alias="CATALOG_TABLE_NAME", min_length=3)
 
 
+class PaymentTaskSettings(OrderTaskSettings):
+    """The task that charges: the order, and the payment provider it calls."""
+
+    payment_provider_function_name: str = Field(alias="PAYMENT_PROVIDER_FUNCTION_NAME", min_length=1)
+
+
+class SettlementSettings(StockTaskSettings):
+    """The compensating task: refunds through the provider, releases stock, closes the approval, ends the order."""
+
+    payment_provider_function_name: str = Field(alias="PAYMENT_PROVIDER_FUNCTION_NAME", min_length=1)
+
+
+class PaymentProviderSettings(EnvSettings):
+    """The simulated payment provider: its own ledger."""
+
+    payment_provider_table_name: str = Field(alias="PAYMENT_PROVIDER_TABLE_NAME", min_length=3)
+
+
 class ValidationSettings(StockTaskSettings):
     approval_threshold_cents: int = Field(alias="APPROVAL_THRESHOLD_CENTS", ge=0)
 
 
 class ApprovalSettings(OrderTaskSettings):
-    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", ge=60)
+    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", ge=10)
 
     @property
     def approval_timeout(self) -> timedelta:
@@ -73,6 +91,7 @@ class CallbackSettings(EnvSettings):
 
 class CartEventsSettings(EnvSettings):
     notifications_topic_arn: str = Field(alias="NOTIFICATIONS_TOPIC_ARN", min_length=20)
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
 
 
 class ApprovalsApiSettings(EnvSettings):

@@ -66,6 +66,11 @@ def test_each_failure_reason_belongs_to_its_stage() -> None:
     assert sources_of(S.FAILED, FailureReason.SHIPPING_FAILED) == {S.PAID}
 
 
+def test_a_technical_failure_can_close_an_order_at_any_open_stage_but_never_a_shipped_one() -> None:
+    assert sources_of(S.FAILED, FailureReason.TECHNICAL_FAILURE) == {S.PLACED, S.AWAITING_APPROVAL, S.PAID}
+    assert not can_transition(S.SHIPPED, S.FAILED, FailureReason.TECHNICAL_FAILURE)
+
+
 @given(statuses, statuses, reasons)
 def test_a_reason_is_given_exactly_when_an_order_fails(
     current: OrderStatus, target: OrderStatus, reason: FailureReason | None

@@ -59,6 +59,17 @@ def test_a_cart_expired_by_ttl_counts_as_one_abandoned_cart(
     assert emitted_metrics(capsys.readouterr().out)["AbandonedCarts"] == [1.0]
 
 
+def test_a_retried_batch_sends_one_reminder_per_cart_not_two(
+    abandoned_cart: ModuleType, notifications: NotificationsInbox
+) -> None:
+    another = copy.deepcopy(EXPIRED) | {"eventID": "another-expired-cart"}
+
+    handle(abandoned_cart, read_event("abandoned_cart"))
+    handle(abandoned_cart, {"Records": [EXPIRED, another]})  # the first record again, in a retried batch
+
+    assert len(notifications.all()) == 2
+
+
 def test_the_filter_passes_deletions_by_the_ttl_process_only() -> None:
     patterns = filter_patterns("AbandonedCartFunction", "ExpiredSessions")
     by_customer = copy.deepcopy(EXPIRED)

@@ -87,8 +87,8 @@ def test_orders_whose_status_has_not_moved_within_the_sla_are_reported_as_stuck(
         ("ord_stuck_placed", S.PLACED),
         ("ord_stuck_paid", S.PAID),
         ("ord_stuck_shipped", S.SHIPPED),
-        # Waiting for an approver has its own timeout; final statuses never move again.
-        ("ord_awaiting_approval", S.AWAITING_APPROVAL),
+        # An approval left waiting past the SLA is stuck too; final statuses never move again.
+        ("ord_stuck_awaiting_approval", S.AWAITING_APPROVAL),
         ("ord_delivered", S.DELIVERED),
         ("ord_cancelled", S.CANCELLED),
         ("ord_failed", S.FAILED),
@@ -99,8 +99,8 @@ def test_orders_whose_status_has_not_moved_within_the_sla_are_reported_as_stuck(
 
     response = run(nightly_report)
 
-    assert response["stuckOrders"] == 3
-    assert emitted_metrics(capsys.readouterr().out)["StuckOrders"] == [3.0]
+    assert response["stuckOrders"] == 4
+    assert emitted_metrics(capsys.readouterr().out)["StuckOrders"] == [4.0]
 
 
 def test_a_quiet_day_gives_an_empty_report_and_no_stuck_orders(

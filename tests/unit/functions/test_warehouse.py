@@ -73,12 +73,26 @@ def test_an_undeliverable_job_is_the_only_failure_of_its_batch(warehouse: Module
     assert sfn.calls_to("SendTaskFailure") == []
 
 
-def test_a_task_that_no_longer_waits_is_not_a_failure(warehouse: ModuleType, sfn: StepFunctionsStub) -> None:
-    sfn.answer_with_error(JOB["taskToken"], "TaskTimedOut")
+@pytest.mark.parametrize("gone", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
+def test_a_job_whose_task_no_longer_waits_is_not_shipped_and_not_a_failure(
+    warehouse: ModuleType, sfn: StepFunctionsStub, gone: str
+) -> None:
+    sfn.answer_with_error(JOB["taskToken"], gone)  # the heartbeat is refused: the order was given up (or shipped)
 
     response = handle(warehouse, read_event("warehouse"))
 
     assert response == {"batchItemFailures": []}
+    assert len(sfn.calls_to("SendTaskHeartbeat")) == 1
+    assert sfn.calls_to("SendTaskSuccess") == []
+
+
+def test_a_redelivered_job_already_shipped_ships_nothing_again(warehouse: ModuleType, sfn: StepFunctionsStub) -> None:
+    first = handle(warehouse, read_event("warehouse"))
+    sfn.answer_with_error(JOB["taskToken"], "TaskDoesNotExist")  # the task was answered by the first delivery
+
+    again = handle(warehouse, read_event("warehouse"))
+
+    assert first == again == {"batchItemFailures": []}
     assert len(sfn.calls_to("SendTaskSuccess")) == 1
 
 

@@ -75,6 +75,42 @@ class ApprovalsTable:
             expires_at=plain["expiresAt"],
         )
 
+    def state(self, order: Order) -> ApprovalState | None:
+        """The approval's state (None: the order never waited for one)."""
+        recorded = self.decision(order)
+        return None if recorded is None else recorded[0]
+
+    def decision(self, order: Order) -> tuple[ApprovalState, str | None] | None:
+        """The approval's state with the approver's comment (None: the order never waited for one)."""
+        with translated_errors():
+            item = self._client.get_item(
+                TableName=self.table_name,
+                Key=self._key(order.customer_id, order.order_id),
+                ProjectionExpression="approvalState, approverComment",
+                ConsistentRead=True,
+            ).get("Item")
+        if not item:
+            return None
+        plain = from_attributes(item)
+        return ApprovalState(plain["approvalState"]), plain.get("approverComment")
+
+    def settle(self, order: Order, outcome: ApprovalState, at: datetime, sources: tuple[ApprovalState, ...]) -> bool:
+        """Bring the approval to `outcome` from one of `sources` (how the order ended decides). False when it had
+        moved on meanwhile."""
+        names = {f":from{i}": {"S": source.value} for i, source in enumerate(sources)}
+        try:
+            with translated_errors(on_condition_failed=_NotPending):
+                self._client.update_item(
+                    TableName=self.table_name,
+                    Key=self._key(order.customer_id, order.order_id),
+                    UpdateExpression="SET approvalState = :outcome, settledAt = :at",
+                    ConditionExpression=f"approvalState IN ({', '.join(names)})",
+                    ExpressionAttributeValues={":outcome": {"S": outcome.value}, ":at": {"S": iso(at)}, **names},
+                )
+        except _NotPending:
+            return False
+        return True
+
     def close(self, order: Order, outcome: ApprovalState, at: datetime, comment: str | None = None) -> str:
         """Move a PENDING approval to `outcome` and hand back its task token.
 

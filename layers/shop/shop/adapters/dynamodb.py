@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from shop.domain.errors import InvalidPageToken, Throttled
 
@@ -31,6 +32,11 @@ THROTTLING_CODES = frozenset(
         "TransactionConflictException",
     }
 )
+
+# What a cancelled transaction's per-item reasons say when the item was not the problem but contention was:
+# another transaction held it, or the table was throttled. Retrying the same transaction is right.
+CONTENTION_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+CONDITION_FAILED = "ConditionalCheckFailed"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -92,10 +98,47 @@ def cancellation_codes(error: ClientError) -> list[str]:
     return ["" if reason.get("Code") in (None, "None") else str(reason["Code"]) for reason in reasons]
 
 
+def is_contention(error: BaseException) -> bool:
+    """A write refused for contention or throttling alone: the same write may succeed when tried again.
+
+    A transaction with any ConditionalCheckFailed is not contention: a condition is the answer, not the weather.
+    """
+    if not isinstance(error, ClientError):
+        return False
+    if error.response["Error"]["Code"] in THROTTLING_CODES:
+        return True
+    codes = set(cancellation_codes(error)) - {""}
+    return bool(codes) and CONDITION_FAILED not in codes and codes <= CONTENTION_REASONS
+
+
+T = TypeVar("T")
+
+
+def retry_contention(call: Callable[[], T], *, attempts: int = 6, max_wait: float = 2.0) -> T:
+    """Run `call`, retrying it with exponential backoff and full jitter while DynamoDB refuses it for contention.
+
+    Past the attempts, the last contention becomes Throttled: the workflow's own retry policy takes over.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception(is_contention),
+        wait=wait_random_exponential(multiplier=0.05, max=max_wait),
+        stop=stop_after_attempt(attempts),
+        reraise=True,
+    )
+    try:
+        return retrying(call)
+    except ClientError as exc:
+        if is_contention(exc):
+            raise Throttled(
+                f"DynamoDB kept refusing the write for contention ({exc.response['Error']['Code']})"
+            ) from exc
+        raise
+
+
 def _is_condition_failure(error: ClientError) -> bool:
     if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
         return True
-    return "ConditionalCheckFailed" in cancellation_codes(error)
+    return CONDITION_FAILED in cancellation_codes(error)
 
 
 @contextmanager

@@ -1,12 +1,13 @@
 """Payment records in the Orders table (sort key `PAYMENT#<orderId>`), next to the order they pay for.
 
-One record per order: a retried capture finds the record CAPTURED and returns it instead of charging again;
-a refund is allowed only from CAPTURED, so it also happens at most once.
+One record per order, with the provider's idempotency key. (No `createdAt`: that attribute puts an item in the
+byCreatedAt index, where only orders belong.) It is written PENDING before the provider is called, so
+that no charge is ever made that the shop does not know to reconcile; every later state is a conditional write from
+the state before it, so a retried or duplicated step changes nothing twice.
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from shop.adapters.dynamodb import default_client, from_attributes, translated_e
 from shop.adapters.orders_table import order_sort_key
 from shop.domain.errors import NotFound
 from shop.domain.models import Cents, Order, ShopModel, Timestamp, iso
-from shop.domain.payments import PaymentDeclined, PaymentState, authorize, provider_reference
+from shop.domain.payments import PaymentState, idempotency_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -24,16 +25,17 @@ PAYMENT_PREFIX = "PAYMENT#"
 
 class Payment(ShopModel):
     payment_for: str
-    payment_state: PaymentState | None = None
+    payment_state: PaymentState
+    idempotency_key: str
     amount_cents: Cents = 0
-    attempts: int = 0
-    provider_reference: str | None = None
+    charge_id: str | None = None
+    pending_since: Timestamp | None = None
     captured_at: Timestamp | None = None
-    refunded_at: Timestamp | None = None
+    closed_at: Timestamp | None = None
 
 
-class _AlreadySettled(Exception):
-    """Internal signal: the conditional write found the payment past the state it expected."""
+class _StateMoved(Exception):
+    """Internal signal: the conditional write found the payment in another state than the one it expected."""
 
 
 class PaymentsLedger:
@@ -51,85 +53,84 @@ class PaymentsLedger:
             )
         return Payment.model_validate(from_attributes(item)) if item else None
 
-    def capture(self, order: Order, at: datetime) -> Payment:
-        """Charge the order's total with its payment token, once. Raises PaymentDeclined or
-        PaymentProviderUnavailable (transient: the caller retries)."""
-        existing = self.get(order)
-        if existing is not None and existing.payment_state is PaymentState.CAPTURED:
-            return existing
-        if existing is not None and existing.payment_state is PaymentState.DECLINED:
-            raise PaymentDeclined("the card was declined")
-        attempt = self._count_attempt(order)
-        try:
-            authorize(self._payment_token(order), attempt)
-        except PaymentDeclined:
-            with suppress(_AlreadySettled):
-                self._set_state(order, PaymentState.DECLINED, at, condition="attribute_not_exists(paymentState)")
-            raise
+    def begin(self, order: Order, at: datetime) -> Payment:
+        """The order's payment, written PENDING with its idempotency key unless it exists (then as it is)."""
         with translated_errors():
             response = self._client.update_item(
                 TableName=self.table_name,
                 Key=self._key(order),
                 UpdateExpression=(
-                    "SET paymentState = :captured, amountCents = :amount, providerReference = :ref, capturedAt = :at"
+                    "SET paymentFor = :order, kind = :kind, idempotencyKey = :key, amountCents = :amount, "
+                    "paymentState = if_not_exists(paymentState, :pending), "
+                    "pendingSince = if_not_exists(pendingSince, :at)"
                 ),
-                ConditionExpression="attribute_not_exists(paymentState)",
                 ExpressionAttributeValues={
-                    ":captured": {"S": PaymentState.CAPTURED.value},
+                    ":order": {"S": order.order_id},
+                    ":kind": {"S": "PAYMENT"},
+                    ":key": {"S": idempotency_key(order.order_id)},
                     ":amount": {"N": str(order.total_cents)},
-                    ":ref": {"S": provider_reference(order.order_id)},
+                    ":pending": {"S": PaymentState.PENDING.value},
                     ":at": {"S": iso(at)},
                 },
                 ReturnValues="ALL_NEW",
             )
         return Payment.model_validate(from_attributes(response["Attributes"]))
 
-    def refund(self, order: Order, at: datetime) -> bool:
-        """Refund a captured payment. False when there was nothing captured (or it was already refunded)."""
+    def capture(self, order: Order, charge_id: str, at: datetime) -> Payment:
+        """PENDING → CAPTURED with the provider's charge. The loser of a race gets the record as the winner left it."""
+        return self._move(
+            order,
+            PaymentState.CAPTURED,
+            at,
+            sources=(PaymentState.PENDING,),
+            extra={"chargeId": {"S": charge_id}, "capturedAt": {"S": iso(at)}},
+        )
+
+    def close(self, order: Order, state: PaymentState, at: datetime, sources: tuple[PaymentState, ...]) -> Payment:
+        """Move the payment from one of `sources` to a closing state (DECLINED, REFUNDED, VOIDED)."""
+        return self._move(order, state, at, sources=sources, extra={"closedAt": {"S": iso(at)}})
+
+    def _move(
+        self,
+        order: Order,
+        state: PaymentState,
+        at: datetime,
+        *,
+        sources: tuple[PaymentState, ...],
+        extra: dict[str, Any],
+    ) -> Payment:
+        names = {f":from{i}": {"S": source.value} for i, source in enumerate(sources)}
+        assignments = ", ".join(f"{field} = :{field}" for field in extra)
         try:
-            self._set_state(order, PaymentState.REFUNDED, at, condition="paymentState = :from", source="CAPTURED")
-        except _AlreadySettled:
-            return False
-        return True
+            with translated_errors(on_condition_failed=_StateMoved):
+                response = self._client.update_item(
+                    TableName=self.table_name,
+                    Key=self._key(order),
+                    UpdateExpression=f"SET paymentState = :state, {assignments}",
+                    ConditionExpression=f"paymentState IN ({', '.join(names)})",
+                    ExpressionAttributeValues={
+                        ":state": {"S": state.value},
+                        **names,
+                        **{f":{field}": value for field, value in extra.items()},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+        except _StateMoved:
+            current = self.get(order)
+            if current is None:
+                raise NotFound("payment", order.order_id) from None
+            return current
+        return Payment.model_validate(from_attributes(response["Attributes"]))
 
-    def _count_attempt(self, order: Order) -> int:
-        with translated_errors():
-            response = self._client.update_item(
-                TableName=self.table_name,
-                Key=self._key(order),
-                UpdateExpression="SET paymentFor = :order, kind = :kind ADD attempts :one",
-                ExpressionAttributeValues={
-                    ":order": {"S": order.order_id},
-                    ":kind": {"S": "PAYMENT"},
-                    ":one": {"N": "1"},
-                },
-                ReturnValues="UPDATED_NEW",
-            )
-        return int(response["Attributes"]["attempts"]["N"])
-
-    def _payment_token(self, order: Order) -> str:
+    def payment_token(self, order: Order) -> str:
+        """The token the customer paid with (kept on the order item, never returned by the API)."""
         with translated_errors():
             item = self._client.get_item(
                 TableName=self.table_name,
                 Key={"customerId": {"S": order.customer_id}, "sk": {"S": order_sort_key(order.order_id)}},
                 ProjectionExpression="paymentToken",
+                ConsistentRead=True,
             ).get("Item")
         if not item:
             raise NotFound("order", order.order_id)
         return str(item["paymentToken"]["S"])
-
-    def _set_state(
-        self, order: Order, state: PaymentState, at: datetime, *, condition: str, source: str | None = None
-    ) -> None:
-        field = "refundedAt" if state is PaymentState.REFUNDED else "declinedAt"
-        values: dict[str, Any] = {":state": {"S": state.value}, ":at": {"S": iso(at)}}
-        if source is not None:
-            values[":from"] = {"S": source}
-        with translated_errors(on_condition_failed=_AlreadySettled):
-            self._client.update_item(
-                TableName=self.table_name,
-                Key=self._key(order),
-                UpdateExpression=f"SET paymentState = :state, {field} = :at",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )

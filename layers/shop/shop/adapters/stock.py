@@ -3,29 +3,27 @@
 Every movement is one DynamoDB transaction over the order item and its products. The order item carries a
 `stockState` marker (RESERVED → RELEASED or COMMITTED) whose condition makes a retried step a no-op, and
 each product's counters move together so that available + reserved + sold never changes.
+
+A cancelled transaction is read item by item: a failed condition on a product line means that product is short,
+on the order item that the order moved on (or already holds its stock); a conflict with another transaction or a
+throttle means nothing about stock, and the same transaction is tried again with backoff and jitter.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shop.adapters.dynamodb import THROTTLING_CODES, cancellation_codes, default_client
+from shop.adapters.dynamodb import CONDITION_FAILED, cancellation_codes, default_client, retry_contention
 from shop.adapters.orders_table import order_sort_key
-from shop.domain.errors import OrderNoLongerPending, OutOfStock, Throttled
+from shop.domain.errors import OrderNoLongerPending, OutOfStock
 from shop.domain.models import Order, OrderStatus
+from shop.domain.settlement import StockState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
-
-
-class StockState(StrEnum):
-    RESERVED = "RESERVED"
-    RELEASED = "RELEASED"
-    COMMITTED = "COMMITTED"
 
 
 class StockLedger:
@@ -52,12 +50,15 @@ class StockLedger:
             self._transact([marker, *moves])
         except ClientError as exc:
             reasons = cancellation_codes(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                current = self._stock_state(order)
-                if current is not None:
+            if reasons[:1] == [CONDITION_FAILED]:
+                if self.state(order) is not None:
                     return False
                 raise OrderNoLongerPending(f"order {order.order_id} is no longer PLACED") from exc
-            short = [line.product_id for line, code in zip(order.items, reasons[1:], strict=False) if code]
+            short = [
+                line.product_id
+                for line, code in zip(order.items, reasons[1:], strict=False)
+                if code == CONDITION_FAILED
+            ]
             if short:
                 raise OutOfStock(short) from exc
             raise
@@ -84,8 +85,7 @@ class StockLedger:
         try:
             self._transact([marker, *moves])
         except ClientError as exc:
-            reasons = cancellation_codes(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if cancellation_codes(exc)[:1] == [CONDITION_FAILED]:
                 return False
             raise
         return True
@@ -116,14 +116,11 @@ class StockLedger:
         return {"Update": update}
 
     def _transact(self, items: list[Any]) -> None:
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in THROTTLING_CODES:
-                raise Throttled("stock transaction throttled") from exc
-            raise
+        """One transaction, tried again while it is refused for contention (then Throttled)."""
+        retry_contention(lambda: self._client.transact_write_items(TransactItems=items))
 
-    def _stock_state(self, order: Order) -> str | None:
+    def state(self, order: Order) -> StockState | None:
+        """Where the order's units are (None: never reserved)."""
         response = self._client.get_item(
             TableName=self.orders_table,
             Key={"customerId": {"S": order.customer_id}, "sk": {"S": order_sort_key(order.order_id)}},
@@ -131,4 +128,4 @@ class StockLedger:
             ConsistentRead=True,
         )
         state = response.get("Item", {}).get("stockState", {}).get("S")
-        return str(state) if state else None
+        return StockState(state) if state else None

@@ -55,6 +55,10 @@ class OrderWorkflow:
         """Fail a waiting task with a named error the state machine catches. False when it no longer waits."""
         return self._answer(lambda: self._client.send_task_failure(taskToken=task_token, error=error, cause=cause))
 
+    def still_waiting(self, task_token: str) -> bool:
+        """Whether the task still waits for its answer (a heartbeat is refused once it timed out or was answered)."""
+        return self._answer(lambda: self._client.send_task_heartbeat(taskToken=task_token))
+
     def _answer(self, call: Any) -> bool:
         try:
             call()

@@ -86,6 +86,9 @@ class FailureReason(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
     SHIPPING_FAILED = "SHIPPING_FAILED"
+    # Something broke that retries could not mend (an outage past every retry, a bug): money and stock were
+    # compensated and the order is closed rather than left open.
+    TECHNICAL_FAILURE = "TECHNICAL_FAILURE"
 
 
 class Product(ShopModel):

@@ -1,20 +1,40 @@
-"""The simulated payment provider: deterministic like a card network's test tokens.
-
-`tok_ok` (and any other well-formed token) succeeds, `tok_decline` is a hard decline, and `tok_flaky` fails
-transiently on its first two attempts and then succeeds.
-"""
+"""Payments as the shop sees them: the states of an order's payment, the key that makes a charge happen once, and
+the errors of a payment provider."""
 
 from __future__ import annotations
 
-import hashlib
 from enum import StrEnum
 
 from shop.domain.errors import DomainError
 
-FLAKY_FAILURES = 2
-# The simulated provider's test tokens (like a card network's), not secrets.
-DECLINE_TOKEN = "tok_decline"  # noqa: S105
-FLAKY_TOKEN = "tok_flaky"  # noqa: S105
+
+class PaymentState(StrEnum):
+    """An order's payment: PENDING is written before the provider is called, so a charge is never untracked.
+
+    PENDING → CAPTURED | DECLINED | VOIDED (compensated before any charge was made); CAPTURED → REFUNDED.
+    """
+
+    PENDING = "PENDING"
+    CAPTURED = "CAPTURED"
+    DECLINED = "DECLINED"
+    REFUNDED = "REFUNDED"
+    VOIDED = "VOIDED"
+
+
+class ChargeStatus(StrEnum):
+    """What the provider says of the charge made under an idempotency key."""
+
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    VOIDED = "voided"  # the key was voided before any charge: no charge will ever be made under it
+
+
+class RefundStatus(StrEnum):
+    """What the provider did when asked to refund (or void) the charge under a key."""
+
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+    DECLINED = "declined"  # the charge was declined: there is nothing to give back
 
 
 class PaymentDeclined(DomainError):
@@ -22,23 +42,9 @@ class PaymentDeclined(DomainError):
 
 
 class PaymentProviderUnavailable(DomainError):
-    """A transient failure at the provider: the workflow retries with backoff and jitter."""
+    """The provider did not answer (an outage, a throttle, a time-out): the workflow retries with backoff."""
 
 
-class PaymentState(StrEnum):
-    CAPTURED = "CAPTURED"
-    REFUNDED = "REFUNDED"
-    DECLINED = "DECLINED"
-
-
-def authorize(payment_token: str, attempt: int) -> None:
-    """Decide one charge attempt (1-based). Raises for a decline or a transient failure."""
-    if payment_token == DECLINE_TOKEN:
-        raise PaymentDeclined("the card was declined")
-    if payment_token == FLAKY_TOKEN and attempt <= FLAKY_FAILURES:
-        raise PaymentProviderUnavailable(f"the provider timed out (attempt {attempt})")
-
-
-def provider_reference(order_id: str) -> str:
-    """The provider's charge id: one per order, so a retried capture can never be a second charge."""
-    return "ch_" + hashlib.sha256(order_id.encode()).hexdigest()[:20]
+def idempotency_key(order_id: str) -> str:
+    """The provider's idempotency key for an order's charge: the same key is always the same, single charge."""
+    return f"charge-{order_id}"

@@ -23,12 +23,14 @@ TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = MappingProxyType(
 )
 
 # Which failures can happen at which stage: stock is reserved before approval, payment is taken after it,
-# and shipping can only fail once the order is paid.
+# and shipping can only fail once the order is paid. A technical failure can end an order at any open stage.
 FAILURES_FROM: Mapping[OrderStatus, frozenset[FailureReason]] = MappingProxyType(
     {
-        S.PLACED: frozenset({FailureReason.OUT_OF_STOCK, FailureReason.PAYMENT_DECLINED}),
-        S.AWAITING_APPROVAL: frozenset({FailureReason.PAYMENT_DECLINED}),
-        S.PAID: frozenset({FailureReason.SHIPPING_FAILED}),
+        S.PLACED: frozenset(
+            {FailureReason.OUT_OF_STOCK, FailureReason.PAYMENT_DECLINED, FailureReason.TECHNICAL_FAILURE}
+        ),
+        S.AWAITING_APPROVAL: frozenset({FailureReason.PAYMENT_DECLINED, FailureReason.TECHNICAL_FAILURE}),
+        S.PAID: frozenset({FailureReason.SHIPPING_FAILED, FailureReason.TECHNICAL_FAILURE}),
     }
 )
 

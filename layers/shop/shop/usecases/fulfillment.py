@@ -1,18 +1,23 @@
 """The order workflow's steps (each a Step Functions task) and the decisions that resume it.
 
-Every step is safe to run twice: Step Functions retries tasks, and stream records are redelivered.
+Every step is safe to run twice: Step Functions retries tasks (a time-out after the step's side effects included),
+and stream records and queue messages are delivered at least once. Business outcomes (out of stock, a declined
+card, an order the customer cancelled) are results the workflow branches on, not errors; errors are for what a
+retry may mend.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import suppress
 from datetime import datetime, timedelta
-from enum import StrEnum
+from typing import Any
 
 from shop.adapters.approvals_table import AlreadyDecided, ApprovalsTable
 from shop.adapters.catalog_table import CatalogTable
 from shop.adapters.orders_table import OrdersTable
-from shop.adapters.payments_table import Payment, PaymentsLedger
+from shop.adapters.payment_provider import PaymentProvider
+from shop.adapters.payments_table import PaymentsLedger
 from shop.adapters.stock import StockLedger
 from shop.adapters.workflow import OrderWorkflow
 from shop.domain.approval import ApprovalDecision, ApprovalState, PendingApproval, needs_approval
@@ -25,20 +30,21 @@ from shop.domain.errors import (
     OrderNoLongerPending,
     OutOfStock,
 )
-from shop.domain.models import (
-    FailureReason,
-    Order,
-    OrderLine,
-    OrderStatus,
-    ShippingAddress,
-    ShopModel,
+from shop.domain.models import FailureReason, Order, OrderLine, OrderStatus, ShippingAddress, ShopModel
+from shop.domain.payments import ChargeStatus, PaymentState, RefundStatus
+from shop.domain.settlement import (
+    ORDER_REJECTED,
+    SHIPPED_STATUSES,
+    Outcome,
+    StepOutcome,
+    agreeing_approval,
+    final_status,
+    outcome_of,
 )
-from shop.domain.status import can_transition
+from shop.domain.status import TERMINAL, can_transition
 
-# Error names the state machine catches (SendTaskFailure errors and Lambda error types).
-ORDER_REJECTED = "OrderRejected"
-ORDER_CANCELLED = "OrderCancelled"
-SHIPPING_FAILED = "ShippingFailed"
+# Orders a charge may still be taken for (PAID: a retry of a charge that went through).
+_CHARGEABLE = frozenset({OrderStatus.PLACED, OrderStatus.AWAITING_APPROVAL, OrderStatus.PAID})
 
 
 class ApprovalClosed(Conflict):
@@ -53,29 +59,32 @@ class OrderRef(ShopModel):
 
 
 class Validation(ShopModel):
+    """Every field is always there: the workflow selects them by path, and a missing path is not catchable."""
+
+    outcome: StepOutcome
     total_cents: int
     needs_approval: bool
     items: list[OrderLine]
     shipping_address: ShippingAddress
 
 
-class Outcome(StrEnum):
-    """How an order that will not ship ends."""
-
-    REJECTED = "REJECTED"
-    APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
-    OUT_OF_STOCK = "OUT_OF_STOCK"
-    PAYMENT_DECLINED = "PAYMENT_DECLINED"
-    SHIPPING_FAILED = "SHIPPING_FAILED"
+class StepResult(ShopModel):
+    outcome: StepOutcome
+    detail: str | None = None
 
 
-_OUTCOME_STATUS = {
-    Outcome.REJECTED: (OrderStatus.REJECTED, None),
-    Outcome.APPROVAL_EXPIRED: (OrderStatus.REJECTED, None),
-    Outcome.OUT_OF_STOCK: (OrderStatus.FAILED, FailureReason.OUT_OF_STOCK),
-    Outcome.PAYMENT_DECLINED: (OrderStatus.FAILED, FailureReason.PAYMENT_DECLINED),
-    Outcome.SHIPPING_FAILED: (OrderStatus.FAILED, FailureReason.SHIPPING_FAILED),
-}
+class ChargeResult(StepResult):
+    amount_cents: int = 0
+    charge_id: str | None = None
+
+
+class Settlement(ShopModel):
+    outcome: Outcome
+    status: OrderStatus
+    failure_reason: FailureReason | None = None
+    technical_failure: bool
+    refund: RefundStatus | None = None
+    released: bool = False
 
 
 def load(orders: OrdersTable, ref: OrderRef) -> Order:
@@ -88,13 +97,15 @@ def load(orders: OrdersTable, ref: OrderRef) -> Order:
 def validate_order(orders: OrdersTable, catalog: CatalogTable, ref: OrderRef, threshold_cents: int) -> Validation:
     """Check the order is still PLACED and every product still sold; decide whether it needs approval."""
     order = load(orders, ref)
+    outcome = StepOutcome.VALID
     if order.status is not OrderStatus.PLACED:
-        raise OrderNoLongerPending(f"order {order.order_id} is {order.status}")
-    known = catalog.get_many(line.product_id for line in order.items)
-    missing = [line.product_id for line in order.items if line.product_id not in known]
-    if missing:
-        raise OutOfStock(missing)
+        outcome = StepOutcome.ORDER_GONE
+    else:
+        known = catalog.get_many(line.product_id for line in order.items)
+        if any(line.product_id not in known for line in order.items):
+            outcome = StepOutcome.OUT_OF_STOCK
     return Validation(
+        outcome=outcome,
         total_cents=order.total_cents,
         needs_approval=needs_approval(order, threshold_cents),
         items=order.items,
@@ -102,58 +113,98 @@ def validate_order(orders: OrdersTable, catalog: CatalogTable, ref: OrderRef, th
     )
 
 
-def reserve_stock(orders: OrdersTable, stock: StockLedger, ref: OrderRef) -> None:
-    stock.reserve(load(orders, ref))
-
-
-def release_stock(orders: OrdersTable, stock: StockLedger, ref: OrderRef) -> bool:
-    return stock.release(load(orders, ref))
+def reserve_stock(orders: OrdersTable, stock: StockLedger, ref: OrderRef) -> StepResult:
+    """Hold the order's units (once). Short products and a cancelled order are outcomes; contention is retried."""
+    try:
+        stock.reserve(load(orders, ref))
+    except OutOfStock as short:
+        return StepResult(outcome=StepOutcome.OUT_OF_STOCK, detail=", ".join(short.product_ids))
+    except OrderNoLongerPending:
+        return StepResult(outcome=StepOutcome.ORDER_GONE)
+    return StepResult(outcome=StepOutcome.RESERVED)
 
 
 def request_approval(
     orders: OrdersTable,
     approvals: ApprovalsTable,
+    workflow: OrderWorkflow,
     ref: OrderRef,
     *,
     task_token: str,
     now: datetime,
     timeout: timedelta,
 ) -> None:
-    """Park the order in AWAITING_APPROVAL with the token an approver's decision will resume."""
+    """Park the order in AWAITING_APPROVAL with the token an approver's decision will resume.
+
+    Step Functions retries this task after a time-out with a new token. An approver may have decided in between,
+    answering the old token of the attempt that then failed: the retry finds the decision recorded and answers
+    its own token with it, so the decision stands as the approver saw it accepted.
+    """
     order = load(orders, ref)
     if order.status not in (OrderStatus.PLACED, OrderStatus.AWAITING_APPROVAL):
         raise OrderNoLongerPending(f"order {order.order_id} is {order.status}")
-    approvals.request(order, task_token, now, now + timeout)
+    try:
+        approvals.request(order, task_token, now, now + timeout)
+    except AlreadyDecided:
+        recorded = approvals.decision(order)
+        if recorded is None or recorded[0] not in (ApprovalState.APPROVED, ApprovalState.REJECTED):
+            raise
+        state, comment = recorded
+        _resume(workflow, task_token, state, comment)
+        return
     if order.status is OrderStatus.PLACED:
         try:
             orders.transition(order, OrderStatus.AWAITING_APPROVAL, now)
         except InvalidTransition as exc:
             if exc.current != OrderStatus.AWAITING_APPROVAL:
-                approvals.close(order, ApprovalState.WITHDRAWN, now)
+                # Cancelled as the approval was being requested: nobody will decide, the workflow compensates.
+                # (The cancel may have withdrawn the approval itself already.)
+                with suppress(AlreadyDecided):
+                    approvals.close(order, ApprovalState.WITHDRAWN, now)
                 raise OrderNoLongerPending(f"order {order.order_id} is {exc.current}") from exc
 
 
-def charge_payment(orders: OrdersTable, payments: PaymentsLedger, ref: OrderRef, now: datetime) -> Payment:
-    """Capture the order's total and mark it PAID; refund at once if the order was cancelled meanwhile."""
+def _resume(workflow: OrderWorkflow, task_token: str, decision: ApprovalState, comment: str | None) -> bool:
+    """Answer the waiting approval task with an approver's decision. False when the task no longer waits."""
+    if decision is ApprovalState.APPROVED:
+        return workflow.succeed(task_token, {"decision": ApprovalDecision.APPROVE.value})
+    return workflow.fail(task_token, ORDER_REJECTED, comment or "rejected by an approver")
+
+
+def charge_payment(
+    orders: OrdersTable, payments: PaymentsLedger, provider: PaymentProvider, ref: OrderRef, now: datetime
+) -> ChargeResult:
+    """Take the order's total once, and mark it PAID.
+
+    The payment is recorded PENDING before the provider is called, with an idempotency key derived from the order:
+    a retry after a time-out asks the provider again under the same key and gets the charge it made, never a
+    second one. An order that moved on meanwhile is ORDER_GONE; the compensating step refunds what was taken.
+    """
     order = load(orders, ref)
-    if order.status is OrderStatus.PAID:
-        captured = payments.get(order)
-        if captured is not None:
-            return captured
-    if order.status not in (OrderStatus.PLACED, OrderStatus.AWAITING_APPROVAL):
-        raise OrderNoLongerPending(f"order {order.order_id} is {order.status}")
-    payment = payments.capture(order, now)
+    if order.status not in _CHARGEABLE:
+        return ChargeResult(outcome=StepOutcome.ORDER_GONE)
+    payment = payments.begin(order, now)
+    if payment.payment_state is PaymentState.PENDING:
+        charge = provider.charge(
+            payment.idempotency_key, order.total_cents, payments.payment_token(order), reference=order.order_id
+        )
+        if charge.status is ChargeStatus.DECLINED:
+            payment = payments.close(order, PaymentState.DECLINED, now, sources=(PaymentState.PENDING,))
+        elif charge.status is ChargeStatus.VOIDED:
+            payment = payments.close(order, PaymentState.VOIDED, now, sources=(PaymentState.PENDING,))
+        else:
+            # A duplicate of this step that wrote first leaves the same capture: the loser takes it as it is.
+            payment = payments.capture(order, charge.charge_id or "", now)
+    if payment.payment_state is PaymentState.DECLINED:
+        return ChargeResult(outcome=StepOutcome.DECLINED)
+    if payment.payment_state is not PaymentState.CAPTURED:
+        return ChargeResult(outcome=StepOutcome.ORDER_GONE)
     try:
         orders.transition(order, OrderStatus.PAID, now)
     except InvalidTransition as exc:
         if exc.current != OrderStatus.PAID:
-            payments.refund(order, now)
-            raise OrderNoLongerPending(f"order {order.order_id} is {exc.current}") from exc
-    return payment
-
-
-def refund_payment(orders: OrdersTable, payments: PaymentsLedger, ref: OrderRef, now: datetime) -> bool:
-    return payments.refund(load(orders, ref), now)
+            return ChargeResult(outcome=StepOutcome.ORDER_GONE, detail=f"order is {exc.current}")
+    return ChargeResult(outcome=StepOutcome.CAPTURED, amount_cents=payment.amount_cents, charge_id=payment.charge_id)
 
 
 def complete_shipment(
@@ -171,18 +222,75 @@ def complete_shipment(
 
 
 def settle_order(
-    orders: OrdersTable, approvals: ApprovalsTable, ref: OrderRef, outcome: Outcome, now: datetime
-) -> Order:
-    """Give an order that will not ship its final status (compensation has already run)."""
+    ref: OrderRef,
+    last_step: Mapping[str, Any] | None,
+    now: datetime,
+    *,
+    orders: OrdersTable,
+    approvals: ApprovalsTable,
+    payments: PaymentsLedger,
+    provider: PaymentProvider,
+    stock: StockLedger,
+) -> Settlement:
+    """End an order that will not ship: refund what was charged, give its stock back, bring its approval in line,
+    and give it its final status — in that order, so that a final status always means the rest is done.
+
+    Idempotent, and correct against an order that ended already (a customer's cancel that won a race is not an
+    error: the order keeps its status and is compensated all the same). A shipped order is never touched.
+    """
     order = load(orders, ref)
-    if outcome is Outcome.APPROVAL_EXPIRED:
-        # Already closed (an approver answered as the timeout fired) or never opened: nothing to expire.
-        with suppress(NotFound, AlreadyDecided):
-            approvals.close(order, ApprovalState.EXPIRED, now)
-    status, reason = _OUTCOME_STATUS[outcome]
-    if order.status is status and order.failure_reason == reason:
-        return order
-    return orders.transition(order, status, now, reason)
+    outcome = outcome_of(last_step, order.status)
+    if order.status in SHIPPED_STATUSES:
+        return Settlement(outcome=outcome, status=order.status, technical_failure=False)
+    refund = _compensate_payment(order, payments, provider, now)
+    released = stock.release(order)
+    while True:
+        target = final_status(outcome, order.status)
+        ended = (order.status, order.failure_reason) if target is None else target
+        _align_approval(order, approvals, ended[0], outcome, now)
+        if target is None:
+            break
+        try:
+            order = orders.transition(order, target[0], now, target[1])
+            break
+        except InvalidTransition:
+            order = load(orders, ref)  # it ended meanwhile (a cancel): align the approval with that end instead
+    return Settlement(
+        outcome=outcome,
+        status=order.status,
+        failure_reason=order.failure_reason,
+        technical_failure=order.failure_reason is FailureReason.TECHNICAL_FAILURE,
+        refund=refund,
+        released=released,
+    )
+
+
+def _compensate_payment(
+    order: Order, payments: PaymentsLedger, provider: PaymentProvider, now: datetime
+) -> RefundStatus | None:
+    """Give back what was charged; when a charge may still be on its way (PENDING), void its key at the provider."""
+    payment = payments.get(order)
+    if payment is None or payment.payment_state not in (PaymentState.PENDING, PaymentState.CAPTURED):
+        return None
+    refund = provider.refund(payment.idempotency_key)
+    closing = {
+        RefundStatus.REFUNDED: PaymentState.REFUNDED,
+        RefundStatus.VOIDED: PaymentState.VOIDED,
+        RefundStatus.DECLINED: PaymentState.DECLINED,
+    }[refund]
+    payments.close(order, closing, now, sources=(PaymentState.PENDING, PaymentState.CAPTURED))
+    return refund
+
+
+def _align_approval(
+    order: Order, approvals: ApprovalsTable, final: OrderStatus, outcome: Outcome, now: datetime
+) -> None:
+    current = approvals.state(order)
+    if current is None:
+        return
+    agreeing = agreeing_approval(final, outcome, current)
+    if agreeing is not None:
+        approvals.settle(order, agreeing, now, sources=(current,))
 
 
 def deliver(orders: OrdersTable, order_id: str, tracking_number: str, now: datetime) -> Order:
@@ -211,17 +319,18 @@ def decide_approval(
     comment: str | None,
     now: datetime,
 ) -> Order:
-    """An approver's decision resumes the waiting workflow (approve) or fails its task (reject)."""
+    """An approver's decision resumes the waiting workflow (approve) or fails its task (reject).
+
+    A decision that arrives as the approval times out finds the task gone: it is a conflict, and the workflow's
+    compensating step records the approval as EXPIRED, in line with the order's REJECTED status.
+    """
     order = orders.find(order_id)
     if order is None:
         raise NotFound("pending approval", order_id)
+    if order.status in TERMINAL:
+        raise AlreadyDecided(f"order {order_id} is {order.status}")
     outcome = ApprovalState.APPROVED if decision is ApprovalDecision.APPROVE else ApprovalState.REJECTED
     token = approvals.close(order, outcome, now, comment)
-    if decision is ApprovalDecision.APPROVE:
-        answered = workflow.succeed(token, {"decision": decision.value})
-    else:
-        answered = workflow.fail(token, ORDER_REJECTED, comment or "rejected by an approver")
-    if not answered:
-        # The workflow stopped waiting (the approval timed out as the decision arrived): it rejects the order.
+    if not _resume(workflow, token, outcome, comment):
         raise ApprovalClosed(f"the approval of order {order_id} expired before the decision arrived")
     return order

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -17,8 +16,8 @@ from shop.domain.errors import FieldProblem, InvalidRequest, InvalidTransition, 
 from shop.domain.models import Caller, Order, OrderPage, OrderStatus, PlaceOrderRequest, ShopModel
 from shop.domain.ordering import Clock, new_order
 from shop.domain.pricing import price_lines
+from shop.domain.settlement import ORDER_CANCELLED
 from shop.domain.status import can_transition
-from shop.usecases.fulfillment import ORDER_CANCELLED
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -95,8 +94,11 @@ def cancel_order(
 ) -> Order:
     """Cancel the caller's own order, which is possible only before payment.
 
-    An order waiting for an approver also has a waiting workflow task: it is failed with OrderCancelled, so
-    the workflow releases the stock and ends instead of waiting for a decision that will never come.
+    The status the cancel overwrites may not be the one it read: an order read PLACED may be AWAITING_APPROVAL by
+    the time the conditional write lands, with a workflow task waiting for an approver. So a pending approval is
+    always closed and its task failed with OrderCancelled, whatever was read, and the workflow compensates at once
+    instead of at the approval's time-out. (The step that stores an approval also gives up by itself when it finds
+    the order cancelled, so a cancel that lands between the two is covered from that side.)
     """
     order = orders.get(caller.customer_id, order_id)
     if order is None:
@@ -105,9 +107,9 @@ def cancel_order(
         raise InvalidTransition(order.order_id, order.status, OrderStatus.CANCELLED)
     now = clock()
     cancelled = orders.transition(order, OrderStatus.CANCELLED, now)
-    if order.status is OrderStatus.AWAITING_APPROVAL:
-        # Closed already (the approval timed out as the customer cancelled): nothing waits any more.
-        with suppress(NotFound, AlreadyDecided):
-            token = approvals.close(order, ApprovalState.WITHDRAWN, now)
-            workflow.fail(token, ORDER_CANCELLED, "cancelled by the customer")
+    try:
+        token = approvals.close(order, ApprovalState.WITHDRAWN, now)
+    except (NotFound, AlreadyDecided):
+        return cancelled  # it never waited for an approver, or the approval closed first (the workflow settles it)
+    workflow.fail(token, ORDER_CANCELLED, "cancelled by the customer")
     return cancelled

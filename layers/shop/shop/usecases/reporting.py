@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from shop.adapters.orders_table import OrdersTable
 from shop.domain.models import Order, OrderStatus, ShopModel, Timestamp
 
-# Statuses in which an order waits on our own machinery (approvals have their own timeout).
-SWEPT = (OrderStatus.PLACED, OrderStatus.PAID, OrderStatus.SHIPPED)
+# Every status an order can wait in: on our own machinery, on an approver (a stuck approval is stuck all the same),
+# or on the carrier.
+SWEPT = (OrderStatus.PLACED, OrderStatus.AWAITING_APPROVAL, OrderStatus.PAID, OrderStatus.SHIPPED)
 SOLD = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 
 

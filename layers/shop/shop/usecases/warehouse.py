@@ -7,7 +7,7 @@ import hashlib
 from shop.adapters.workflow import OrderWorkflow
 from shop.domain.errors import DomainError
 from shop.domain.models import OrderLine, ShippingAddress, ShopModel
-from shop.usecases.fulfillment import SHIPPING_FAILED
+from shop.domain.settlement import SHIPPING_FAILED
 
 # An address line the carrier can never deliver to: the job always fails (to exercise the DLQ on purpose).
 UNDELIVERABLE = "UNDELIVERABLE"
@@ -32,7 +32,13 @@ def tracking_number_for(order_id: str) -> str:
 
 
 def ship(job: ShipmentJob, workflow: OrderWorkflow) -> str | None:
-    """Ship the job and resume the workflow with its tracking number (None when the workflow stopped waiting)."""
+    """Ship the job and resume the workflow with its tracking number.
+
+    None, and nothing shipped, when the workflow no longer waits for this job: its task timed out (the order was
+    refunded), or the job is a redelivery of one already shipped. Parcels are not sent for orders given up.
+    """
+    if not workflow.still_waiting(job.task_token):
+        return None
     if UNDELIVERABLE in (job.shipping_address.line1, job.shipping_address.line2):
         raise UndeliverableAddress(f"order {job.order_id}: the carrier cannot deliver to this address")
     tracking_number = tracking_number_for(job.order_id)
