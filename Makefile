@@ -25,7 +25,7 @@ STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
 
-.PHONY: help install run demo publish-console format lint types test check build deploy bench seed openapi clean
+.PHONY: help install run demo chaos publish-console format lint types test check build deploy bench seed openapi clean redrive
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,11 +41,18 @@ $(STAMP): pyproject.toml package-lock.json
 
 install: $(STAMP) ## Create .venv and install everything (re-run when pyproject.toml changes)
 
-run: install ## Run the whole stack on this machine (no Docker, no AWS account): API on 127.0.0.1:3000; Ctrl-C stops
-	python -m localcloud
+ARGS ?=
+run: install ## Run the whole stack on this machine (no Docker, no AWS account): API on 127.0.0.1:3000; Ctrl-C stops (ARGS=...)
+	python -m localcloud $(ARGS)
 
 demo: install ## Play the whole order story against a fresh local cloud, with a timeline (non-zero if a step fails)
 	python -m localcloud.demo
+
+ORDERS ?= 200
+CLIENTS ?= 10
+SEED ?= 7
+chaos: install ## The order story with AWS's faults on (ORDERS=200 CLIENTS=10 SEED=7), then every invariant counted
+	python -m localcloud.chaos --orders $(ORDERS) --clients $(CLIENTS) --seed $(SEED) --log test-output/chaos.log
 
 format: install ## Format the code (ruff)
 	ruff format $(SRC)
@@ -61,7 +68,7 @@ types: install ## Type-check (mypy, strict): the packages, then each function's 
 
 test: lint types ## Everything CI runs: format check, lint, types, template checks, sam build and all tests
 	@test -n "$(PY313)" || { echo "no working python3.13 found (sam build needs it: pyenv install 3.13)"; exit 1; }
-	python -m pytest
+	python -m pytest -n 3 --dist loadfile
 
 check: test ## Same as test (the name STYLE.md uses)
 
@@ -76,6 +83,10 @@ publish-console: install ## Upload web/ and its config.json (from STACK's output
 
 seed: install ## Fill the Catalog with the demo products: STACK=<stack> (or TABLE=<name>; AWS_ENDPOINT_URL for local)
 	python -m tools.seed $(if $(TABLE),--table $(TABLE),--stack $(STACK))
+
+OLDER_THAN ?= 60
+redrive: install ## List what is open past every retry; APPLY=1 redrives it (STACK=<stack> or LOCAL=<aws url>; OLDER_THAN=60 min)
+	python -m tools.redrive $(if $(LOCAL),--local $(LOCAL),--stack $(STACK)) --older-than $(OLDER_THAN) $(if $(filter 1,$(APPLY)),--apply)
 
 openapi: install ## Regenerate docs/openapi.json from the code
 	python -m tools.openapi --write
