@@ -17,7 +17,7 @@ from shop.domain.models import Order, RequestModel, ShopModel
 from shop.domain.ordering import utc_now
 from shop.http import docs, problems
 from shop.http.identity import admin_caller
-from shop.http.limits import limit_body_size
+from shop.http.limits import guard_request_body
 from shop.observability import logger, metrics, tracer
 from shop.settings import ApprovalsApiSettings, load_settings
 from shop.usecases import fulfillment
@@ -58,7 +58,7 @@ def list_pending() -> PendingApprovals:
     tags=["Approvals"],
     summary="Approve or reject a waiting order",
     security=docs.ID_TOKEN,
-    responses=docs.responses(200, "The order (the workflow resumes)", Order, 400, 401, 403, 404, 409, 413),
+    responses=docs.responses(200, "The order (the workflow resumes)", Order, 400, 401, 403, 404, 409, 413, 415),
 )
 def decide(
     order_id: Annotated[str, Path(alias="orderId", min_length=1, max_length=64)],
@@ -73,6 +73,7 @@ def decide(
         decision=decision.decision,
         comment=decision.comment,
         now=utc_now(),
+        approver_id=caller.customer_id,
     )
     logger.info(
         "approval decided", extra={"order_id": order_id, "decision": decision.decision, "by": caller.customer_id}
@@ -83,6 +84,6 @@ def decide(
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-@limit_body_size
+@guard_request_body
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

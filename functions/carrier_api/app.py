@@ -13,7 +13,7 @@ from shop.domain.models import Order, RequestModel, Timestamp
 from shop.domain.ordering import utc_now
 from shop.http import docs, problems
 from shop.http.identity import carrier_caller
-from shop.http.limits import limit_body_size
+from shop.http.limits import guard_request_body
 from shop.observability import logger, metrics, tracer
 from shop.settings import CarrierApiSettings, load_settings
 from shop.usecases import fulfillment
@@ -37,7 +37,7 @@ class DeliveryReport(RequestModel):
     tags=["Carrier"],
     summary="Report a delivery",
     security=docs.API_KEY,
-    responses=docs.responses(200, "The delivered order", Order, 400, 403, 404, 409, 413),
+    responses=docs.responses(200, "The delivered order", Order, 400, 403, 404, 409, 413, 415),
 )
 def report_delivery(report: Annotated[DeliveryReport, Body()]) -> Order:
     key_id = carrier_caller(app.current_event)
@@ -52,6 +52,6 @@ def report_delivery(report: Annotated[DeliveryReport, Body()]) -> Order:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-@limit_body_size
+@guard_request_body
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -13,7 +13,7 @@ from shop.domain.models import Cart, CartUpdate
 from shop.domain.ordering import utc_now
 from shop.http import docs, problems
 from shop.http.identity import customer_caller
-from shop.http.limits import limit_body_size
+from shop.http.limits import guard_request_body
 from shop.observability import logger, metrics, tracer
 from shop.settings import CartSettings, load_settings
 from shop.usecases import cart
@@ -44,7 +44,7 @@ def get_cart() -> Cart:
     tags=["Cart"],
     summary="Replace my cart's lines",
     security=docs.ID_TOKEN,
-    responses=docs.responses(200, "The cart", Cart, 400, 401, 403, 413),
+    responses=docs.responses(200, "The cart", Cart, 400, 401, 403, 413, 415),
 )
 def put_cart(update: Annotated[CartUpdate, Body()]) -> Cart:
     caller = customer_caller(app.current_event)
@@ -75,6 +75,6 @@ def delete_cart() -> Response[None]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-@limit_body_size
+@guard_request_body
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

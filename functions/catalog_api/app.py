@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from shop.adapters.catalog_table import CatalogTable
 from shop.domain.models import Product, ProductId, ProductPage
 from shop.http import docs, problems
-from shop.http.limits import limit_body_size
+from shop.http.limits import guard_request_body
 from shop.observability import logger, metrics, tracer
 from shop.settings import CatalogSettings, load_settings
 from shop.usecases import catalog
@@ -60,6 +60,6 @@ def get_product(product_id: Annotated[ProductId, Path(alias="productId")]) -> Pr
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-@limit_body_size
+@guard_request_body
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -23,7 +23,7 @@ from shop.domain.models import Order, OrderPage, PlaceOrderRequest
 from shop.domain.ordering import utc_now
 from shop.http import docs, problems
 from shop.http.identity import customer_caller, customer_or_admin_caller
-from shop.http.limits import limit_body_size
+from shop.http.limits import guard_request_body
 from shop.observability import logger, metrics, tracer
 from shop.settings import OrdersSettings, load_settings
 from shop.usecases import orders as ordering
@@ -65,7 +65,7 @@ OrderId = Annotated[str, Path(alias="orderId", min_length=1, max_length=64)]
     tags=["Orders"],
     summary="Place an order",
     security=docs.ID_TOKEN,
-    responses=docs.responses(201, "Order placed", Order, 400, 401, 403, 409, 413),
+    responses=docs.responses(201, "Order placed", Order, 400, 401, 403, 409, 413, 415),
 )
 def place_order(
     request: Annotated[PlaceOrderRequest, Body()],
@@ -125,7 +125,7 @@ def cancel_order(order_id: OrderId) -> Order:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-@limit_body_size
+@guard_request_body
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
     return app.resolve(event, context)

@@ -118,3 +118,15 @@ class ApiCaller:
 
     def call(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
         return self.invoke(self.event(method, path, **kwargs))
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def assert_problem(response: ApiResponse, status: int) -> dict[str, Any]:
+    """The response is a problem document (RFC 9457) with this status; returns it."""
+    assert response.status == status, response.body
+    assert response.content_type == PROBLEM_JSON
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status
+    return problem

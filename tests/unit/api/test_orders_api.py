@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from shop.adapters.catalog_table import CatalogTable
 from shop.adapters.orders_table import OrdersTable
 from shop.domain.models import Order, OrderStatus
 from shop.domain.status import CANCELLABLE
-from tests.support.api import ApiCaller, ApiResponse, admin, claims_for, customer
+from tests.support.api import ApiCaller, ApiResponse, admin, assert_problem, claims_for, customer
 from tests.support.cloud import TABLE_NAMES
 from tests.unit.api.given import ADDRESS, line, minutes_from_now, order_body, session_item, stored_order
 from tests.unit.api.tables import ContentsReader, OrdersReader, SessionReader
@@ -74,15 +75,6 @@ def listing(orders_api: ApiCaller, claims: dict[str, Any] | None = ALICE, **quer
 
 def locations(response: ApiResponse) -> list[list[Any]]:
     return [error["location"] for error in response.json()["errors"]]
-
-
-def assert_problem(response: ApiResponse, status: int) -> dict[str, Any]:
-    assert response.status == status, response.body
-    assert response.content_type == PROBLEM_JSON
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status
-    assert {"type", "title", "status", "detail"} <= set(problem)
-    return problem
 
 
 def alices_orders(orders_table: OrdersTable, catalog_table: CatalogTable, count: int) -> list[Order]:
@@ -422,6 +414,38 @@ def test_a_next_token_from_another_customers_listing_is_a_bad_request(
 
 def test_a_garbage_next_token_is_a_bad_request(orders_api: ApiCaller) -> None:
     assert_problem(listing(orders_api, nextToken="not-a-token"), 400)
+
+
+def _token(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "craft",
+    [
+        pytest.param(lambda key: key | {"sk": {"S": "ORDER#anything"}}, id="an order id of no order"),
+        pytest.param(lambda key: key | {"createdAt": {"S": "9999"}}, id="a time in no format"),
+        pytest.param(lambda key: key | {"sk": {"N": "1"}}, id="a number for a string"),
+        pytest.param(lambda key: key | {"status": {"S": "PAID"}}, id="an attribute too many"),
+        pytest.param(lambda key: {k: v for k, v in key.items() if k != "createdAt"}, id="an attribute short"),
+        pytest.param(lambda key: key | {"sk": {"S": key["sk"]["S"] + "\n"}}, id="a trailing newline"),
+    ],
+)
+def test_a_crafted_next_token_is_a_bad_request(
+    orders_api: ApiCaller, orders_table: OrdersTable, catalog_table: CatalogTable, craft: Callable[[dict], dict]
+) -> None:
+    # Given a genuine token of Alice's listing, decoded
+    for n in range(2):
+        stored_order(orders_table, catalog_table, "customer-a", key=f"k{n}", created_at=START + timedelta(hours=n))
+    token = listing(orders_api, ALICE, limit="1").json()["nextToken"]
+    key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    assert listing(orders_api, ALICE, limit="1", nextToken=_token(key)).status == 200  # re-encoded as issued
+
+    # When it is changed and re-encoded (or written another way: with its padding)
+    for crafted in (_token(craft(key)), token + "=" * (-len(token) % 4) if len(token) % 4 else token + "===="):
+        # Then it is refused
+        problem = assert_problem(listing(orders_api, ALICE, limit="1", nextToken=crafted), 400)
+        assert problem["type"].endswith(":invalid-page-token")
 
 
 @pytest.mark.parametrize("limit", ["0", "101"])

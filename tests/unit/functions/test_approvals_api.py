@@ -16,7 +16,7 @@ from shop.adapters.catalog_table import CatalogTable
 from shop.adapters.orders_table import OrdersTable
 from shop.domain.models import Order, OrderStatus
 from shop.domain.ordering import utc_now
-from tests.support.api import ApiCaller, ApiResponse, admin, customer
+from tests.support.api import ApiCaller, ApiResponse, admin, assert_problem, claims_for, customer
 from tests.support.fixtures import load_function, read_event
 from tests.unit.functions.fakes import StepFunctionsStub
 from tests.unit.functions.given import a_pending_approval, an_order, plain_item
@@ -69,12 +69,6 @@ def decide(
 
 def pending(api: ApiCaller, claims: dict[str, Any] | None = ADMIN) -> ApiResponse:
     return api.call("GET", "/approvals", claims=claims)
-
-
-def assert_problem(response: ApiResponse, status: int) -> None:
-    assert response.status == status, response.body
-    assert response.content_type == PROBLEM_JSON
-    assert response.json()["status"] == status
 
 
 def test_the_event_file_approves_its_order_and_resumes_the_workflow_with_the_stored_token(
@@ -212,3 +206,23 @@ def test_a_decision_arriving_after_the_workflow_stopped_waiting_is_a_conflict(
 
     assert_problem(response, 409)
     assert "expired" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_an_approver_cannot_decide_an_order_they_placed(
+    approvals_api: ApiCaller, sfn: StepFunctionsStub, waiting_order: Order, dynamodb: Any, decision: str
+) -> None:
+    # Given an approver who is also the customer who placed the waiting order
+    own = claims_for(waiting_order.customer_id, "admins", "customers")
+
+    response = decide(approvals_api, waiting_order.order_id, decision, claims=own)
+
+    # Then it is refused with its own problem type, the approval still waits and the workflow was not answered
+    problem = assert_problem(response, 403)
+    assert problem["type"].endswith(":own-order")
+    approval = plain_item(dynamodb, waiting_order.customer_id, waiting_order.order_id, prefix="APPROVAL#")
+    assert approval is not None
+    assert approval["approvalState"] == "PENDING"
+    assert sfn.calls == []
+    # and another approver may still decide it
+    assert decide(approvals_api, waiting_order.order_id, decision).status == 200

@@ -166,6 +166,7 @@ def test_a_retried_approval_request_answers_its_new_token_with_the_decision_alre
         decision=decision,
         comment=comment,
         now=utc_now(),
+        approver_id="an-approver",
     )
     sfn = StepFunctionsStub()
 

@@ -14,7 +14,7 @@ from shop.adapters.orders_table import OrdersTable
 from shop.domain.models import OrderStatus, iso
 from shop.domain.ordering import utc_now
 from shop.usecases.warehouse import tracking_number_for
-from tests.support.api import ApiCaller, ApiResponse
+from tests.support.api import ApiCaller, ApiResponse, assert_problem
 from tests.support.fixtures import load_function, read_event
 from tests.unit.functions.given import an_order
 
@@ -50,14 +50,6 @@ def report(api: ApiCaller, **changes: Any) -> ApiResponse:
     event = copy.deepcopy(api.base_event)
     event["body"] = json.dumps(REPORT | changes)
     return api.invoke(event)
-
-
-def assert_problem(response: ApiResponse, status: int) -> dict[str, Any]:
-    assert response.status == status, response.body
-    assert response.content_type == PROBLEM_JSON
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status
-    return problem
 
 
 def test_a_delivery_of_a_shipped_order_makes_it_delivered_with_history(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,8 @@ from shop.domain.models import Product
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_KEY_NAMES = frozenset({"productId"})
+# The catalog listing's key, as a page token carries it.
+_KEY_FORMATS = {"productId": re.compile(r"[A-Za-z0-9_-]{1,64}")}
 _PRODUCT_FIELDS = "productId, #name, priceCents, currency, available"
 _NAMES = {"#name": "name"}
 
@@ -65,7 +67,7 @@ class CatalogTable:
         return found
 
     def page(self, limit: int, page_token: str | None) -> tuple[list[Product], str | None]:
-        start_key = decode_page_token(page_token, _KEY_NAMES)
+        start_key = decode_page_token(page_token, _KEY_FORMATS)
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Limit": limit,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -75,17 +76,23 @@ def encode_page_token(last_key: AttributeMap | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(last_key, sort_keys=True).encode()).decode().rstrip("=")
 
 
-def decode_page_token(token: str | None, key_names: frozenset[str]) -> AttributeMap | None:
-    """The LastEvaluatedKey inside a token, or InvalidPageToken if it is not one we could have made."""
+def decode_page_token(token: str | None, key_formats: Mapping[str, re.Pattern[str]]) -> AttributeMap | None:
+    """The LastEvaluatedKey inside a token, or InvalidPageToken if it is not one we could have made: exactly the
+    key attributes of the listing, each a string of its stored format, written as encode_page_token writes it."""
     if token is None:
         return None
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise InvalidPageToken("nextToken is not a token this API issued") from exc
-    if not isinstance(decoded, dict) or set(decoded) != key_names:
+    if not isinstance(decoded, dict) or set(decoded) != set(key_formats):
         raise InvalidPageToken("nextToken is not a token this API issued")
-    if not all(isinstance(value, dict) and set(value) == {"S"} for value in decoded.values()):
+    for name, value in decoded.items():
+        if not (isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)):
+            raise InvalidPageToken("nextToken is not a token this API issued")
+        if not key_formats[name].fullmatch(value["S"]):
+            raise InvalidPageToken("nextToken is not a token this API issued")
+    if encode_page_token(decoded) != token:
         raise InvalidPageToken("nextToken is not a token this API issued")
     return decoded
 

@@ -6,6 +6,7 @@ Keys: partition `customerId` (the user pool `sub`), sort `sk` = `ORDER#<orderId>
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,13 @@ ORDER_PREFIX = "ORDER#"
 BY_CREATED_AT = "byCreatedAt"
 BY_ORDER_ID = "byOrderId"
 BY_STATUS = "byStatus"
-_LISTING_KEY_NAMES = frozenset({"customerId", "sk", "createdAt"})
+# The byCreatedAt listing's key, as a page token carries it: the customer (checked against the caller), the
+# order's sort key and its creation time (iso(): UTC, milliseconds, a Z).
+_LISTING_KEY_FORMATS = {
+    "customerId": re.compile(r"[^\s]{1,128}"),
+    "sk": re.compile(r"ORDER#ord_[a-z2-7]{26}"),
+    "createdAt": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"),
+}
 
 
 def order_sort_key(order_id: str) -> str:
@@ -114,7 +121,7 @@ class OrdersTable:
 
     def list_for(self, customer_id: str, limit: int, page_token: str | None) -> tuple[list[Order], str | None]:
         """One page of a customer's orders, newest first."""
-        start_key = decode_page_token(page_token, _LISTING_KEY_NAMES)
+        start_key = decode_page_token(page_token, _LISTING_KEY_FORMATS)
         if start_key is not None and start_key["customerId"]["S"] != customer_id:
             raise InvalidPageToken("nextToken belongs to another listing")
         request: dict[str, Any] = {

@@ -57,6 +57,10 @@ class InvalidPageToken(DomainError):
     """A pagination token that this API did not hand out to this caller."""
 
 
+class OwnOrder(DomainError):
+    """An approver asked to decide an order they placed themselves: someone else must look at it."""
+
+
 class Throttled(DomainError):
     """The data store asked us to slow down; the caller may retry later."""
 

@@ -36,12 +36,13 @@ def responses(
     model: type | None,
     *errors: int,
 ) -> dict[int, Any]:
-    """The success response and the problem responses a route can give (500 always, 422 when validated)."""
-    success: dict[str, Any] = {"description": description}
+    """The success response and the problem responses a route can give: 500 always, 422 when validated, and 429
+    (API Gateway throttles any route: the stage's limits, and the carrier's usage plan)."""
+    success: dict[str, Any] = {"description": description, "content": {}}  # no body: Powertools would document one
     if model is not None:
         success["content"] = {"application/json": {"model": model}}
     documented: dict[int, Any] = {status: success}
-    for code in sorted({*errors, 422, 500}):
+    for code in sorted({*errors, 422, 429, 500}):
         documented[code] = {
             "description": HTTPStatus(code).phrase,
             "content": {PROBLEM_JSON: {"model": Problem}},

@@ -25,6 +25,7 @@ from shop.domain.errors import (
     InvalidPageToken,
     InvalidRequest,
     NotFound,
+    OwnOrder,
     Throttled,
 )
 from shop.observability import logger
@@ -110,6 +111,10 @@ def register(app: ApiGatewayResolver) -> None:
     @app.exception_handler(InvalidPageToken)
     def _bad_token(exc: InvalidPageToken) -> Response[str]:
         return problem(HTTPStatus.BAD_REQUEST, str(exc), kind="invalid-page-token")
+
+    @app.exception_handler(OwnOrder)
+    def _own_order(exc: OwnOrder) -> Response[str]:
+        return problem(HTTPStatus.FORBIDDEN, str(exc), kind="own-order")
 
     @app.exception_handler(NotFound)
     def _not_found(exc: NotFound) -> Response[str]:

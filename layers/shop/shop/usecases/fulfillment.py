@@ -29,6 +29,7 @@ from shop.domain.errors import (
     NotFound,
     OrderNoLongerPending,
     OutOfStock,
+    OwnOrder,
 )
 from shop.domain.models import FailureReason, Order, OrderLine, OrderStatus, ShippingAddress, ShopModel
 from shop.domain.payments import ChargeStatus, PaymentState, RefundStatus
@@ -318,8 +319,11 @@ def decide_approval(
     decision: ApprovalDecision,
     comment: str | None,
     now: datetime,
+    approver_id: str,
 ) -> Order:
     """An approver's decision resumes the waiting workflow (approve) or fails its task (reject).
+
+    Nobody decides an order they placed: an approver who is also a customer leaves their own to another approver.
 
     A decision that arrives as the approval times out finds the task gone: it is a conflict, and the workflow's
     compensating step records the approval as EXPIRED, in line with the order's REJECTED status.
@@ -327,6 +331,8 @@ def decide_approval(
     order = orders.find(order_id)
     if order is None:
         raise NotFound("pending approval", order_id)
+    if order.customer_id == approver_id:
+        raise OwnOrder(f"order {order_id} was placed by you: another approver must decide it")
     if order.status in TERMINAL:
         raise AlreadyDecided(f"order {order_id} is {order.status}")
     outcome = ApprovalState.APPROVED if decision is ApprovalDecision.APPROVE else ApprovalState.REJECTED
