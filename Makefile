@@ -34,6 +34,10 @@ $(STAMP): pyproject.toml package-lock.json
 	test -x $(VENV)/bin/python || $(BASE_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	# checkov pins boto3 exactly: it gets a virtualenv of its own, from pyproject.toml's `checkov` extra.
+	$(VENV)/bin/python -m venv --clear $(VENV)/checkov
+	$(VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["checkov"], sep="\n")' > $(VENV)/checkov/requirement.txt
+	$(VENV)/checkov/bin/python -m pip install --quiet -r $(VENV)/checkov/requirement.txt
 	npm ci --no-audit --no-fund --loglevel=error
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	rm -f $(VENV)/.installed-*

@@ -418,6 +418,7 @@ class LocalCloud:
             reserved_concurrency=(
                 int(props["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in props else None
             ),
+            log_group=props.get("LoggingConfig", {}).get("LogGroup"),
         )
         self.specs[logical_id] = spec
         self.function_names[logical_id] = name

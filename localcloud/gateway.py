@@ -17,6 +17,7 @@ import mimetypes
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -800,6 +801,12 @@ class _Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.gateway = gateway
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before its answer (it timed out, and may retry) is its business, not a crash."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _BodyTooLarge(Exception):

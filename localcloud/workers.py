@@ -72,6 +72,7 @@ class FunctionSpec:
     timeout_seconds: float
     memory_mb: int = 128
     reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; 0 throttles every invocation
+    log_group: str | None = None  # LoggingConfig.LogGroup; Lambda's default is /aws/lambda/<name>
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def lambda_environment(spec: FunctionSpec, base_environment: Mapping[str, str]) 
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{stream_id}",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "LAMBDA_TASK_ROOT": str(spec.code_dir),

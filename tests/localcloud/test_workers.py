@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from textwrap import dedent
@@ -197,6 +198,24 @@ def test_the_handler_module_is_imported_once_per_process_and_reused_warm(
     assert answer(second) == {"pid": answer(first)["pid"], "imports": 1, "calls": 2}
     assert first.init_duration_ms > 0
     assert second.init_duration_ms == 0
+
+
+def test_a_function_with_its_own_log_group_sees_that_group_in_its_environment_and_context(
+    write_function: WriteFunction, start_pool: StartPool
+) -> None:
+    spec = write_function(
+        """
+        import os
+
+        def lambda_handler(event, context):
+            return [os.environ["AWS_LAMBDA_LOG_GROUP_NAME"], context.log_group_name]
+        """,
+        name="orders",
+    )
+
+    logged_to = answer(start_pool(replace(spec, log_group="/aws/lambda/shop/OrdersApiFunction")).invoke({}))
+
+    assert logged_to == ["/aws/lambda/shop/OrdersApiFunction"] * 2
 
 
 def test_the_worker_sees_the_base_then_function_then_lambda_variables_and_nothing_of_the_parent(

@@ -355,6 +355,125 @@ def api_logging_order_problems(template: Template) -> list[str]:
     return problems
 
 
+def api_account_problems(template: Template) -> list[str]:
+    """The API Gateway account setting is the region's, not the stack's: deleting one stack must not take away
+    the role that every other stack's API logs through."""
+    problems = []
+    for account_id, account in resources(template, "AWS::ApiGateway::Account").items():
+        role = account["Properties"].get("CloudWatchRoleArn")
+        retained = [account_id, *(r for r in resources(template, "AWS::IAM::Role") if mentions(role, r))]
+        problems += [
+            f"{logical_id}: not retained when the stack is deleted"
+            for logical_id in retained
+            if template["Resources"][logical_id].get("DeletionPolicy") != "Retain"
+        ]
+    return problems
+
+
+# Services that publish to a topic as an AWS service principal: an AWS-managed key (alias/aws/sns) refuses them.
+SERVICE_PUBLISHERS = {"AWS::CloudWatch::Alarm": "cloudwatch.amazonaws.com", "AWS::Events::Rule": "events.amazonaws.com"}
+
+
+def _key_policy_admits(key: Mapping[str, Any], service: str) -> bool:
+    for statement in statements(key["Properties"].get("KeyPolicy", {})):
+        principals = as_list(statement.get("Principal", {}).get("Service", [])) if statement.get("Principal") else []
+        actions = {action.lower() for action in as_list(statement.get("Action", []))}
+        encrypts = "kms:decrypt" in actions and bool({"kms:generatedatakey*", "kms:generatedatakey"} & actions)
+        if statement.get("Effect") == "Allow" and service in principals and encrypts:
+            return True
+    return False
+
+
+def ops_topic_problems(template: Template) -> list[str]:
+    """Every topic an alarm (or an EventBridge rule) publishes to is readable by it: unencrypted, or under a key
+    of the stack whose policy lets that service encrypt with it."""
+    topics = resources(template, "AWS::SNS::Topic")
+    keys = resources(template, "AWS::KMS::Key")
+    problems = []
+    for publisher_type, service in SERVICE_PUBLISHERS.items():
+        for publisher_id, publisher in resources(template, publisher_type).items():
+            for topic_id, topic in topics.items():
+                if not mentions(publisher["Properties"], topic_id):
+                    continue
+                key = topic["Properties"].get("KmsMasterKeyId")
+                if key is None:
+                    continue
+                own = [keys[key_id] for key_id in keys if mentions(key, key_id)]
+                if not own:
+                    problems.append(f"{publisher_id} publishes to {topic_id}, whose key {key} {service} cannot use")
+                elif not all(_key_policy_admits(k, service) for k in own):
+                    problems.append(
+                        f"{publisher_id} publishes to {topic_id}, whose key policy does not admit {service}"
+                    )
+    return problems
+
+
+def dead_letter_problems(template: Template) -> list[str]:
+    """Every queue a service drops undeliverable events into lets that service send to it, for that source."""
+    policies = resources(template, "AWS::SQS::QueuePolicy")
+
+    def admitted(queue: Any, service: str, source_id: str) -> bool:
+        for policy in policies.values():
+            if not any(mentions(q, queue_id) for q in as_list(policy["Properties"]["Queues"]) for queue_id in queue):
+                continue
+            for statement in statements(policy["Properties"]["PolicyDocument"]):
+                principal = statement.get("Principal", {})
+                services = as_list(principal.get("Service", [])) if isinstance(principal, Mapping) else []
+                if service in services and mentions(statement.get("Condition", {}), source_id):
+                    return True
+        return False
+
+    problems = []
+    for rule_id, rule in resources(template, "AWS::Events::Rule").items():
+        for target in rule["Properties"].get("Targets", []):
+            dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
+            if dead_letter is None:
+                continue
+            queue = [q for q in resources(template, "AWS::SQS::Queue") if mentions(dead_letter, q)]
+            if not admitted(queue, "events.amazonaws.com", rule_id):
+                problems.append(f"{rule_id}: EventBridge may not send to its dead-letter queue {queue}")
+    for subscription_id, subscription in resources(template, "AWS::SNS::Subscription").items():
+        redrive = subscription["Properties"].get("RedrivePolicy", {}).get("deadLetterTargetArn")
+        topic = subscription["Properties"].get("TopicArn")
+        if redrive is None:
+            continue
+        queue = [q for q in resources(template, "AWS::SQS::Queue") if mentions(redrive, q)]
+        topic_ids = [t for t in resources(template, "AWS::SNS::Topic") if mentions(topic, t)]
+        if not all(admitted(queue, "sns.amazonaws.com", t) for t in topic_ids):
+            problems.append(f"{subscription_id}: SNS may not send to its dead-letter queue {queue}")
+    return problems
+
+
+def queue_visibility_problems(template: Template) -> list[str]:
+    """A queue a function consumes hides a received message for at least six times the function's timeout (what
+    Lambda advises: a batch retried within the function's time is not received twice meanwhile)."""
+    queues = resources(template, "AWS::SQS::Queue")
+    functions = resources(template, "AWS::Lambda::Function")
+    problems = []
+    for mapping_id, mapping in resources(template, "AWS::Lambda::EventSourceMapping").items():
+        source = mapping["Properties"].get("EventSourceArn")
+        for queue_id, queue in queues.items():
+            if not mentions(source, queue_id):
+                continue
+            target = mapping["Properties"].get("FunctionName")
+            aliases = resources(template, "AWS::Lambda::Alias")
+            named = [a for a in aliases if mentions(target, a)]
+            function_ids = [
+                f
+                for f in functions
+                if mentions(target, f) or any(mentions(aliases[a]["Properties"]["FunctionName"], f) for a in named)
+            ]
+            for function_id in function_ids:
+                timeout = functions[function_id]["Properties"].get("Timeout", 3)
+                visibility = queue["Properties"].get("VisibilityTimeout", 30)
+                if isinstance(timeout, int) and isinstance(visibility, int) and visibility < 6 * timeout:
+                    problems.append(
+                        f"{mapping_id}: {queue_id} hides a message {visibility} s, "
+                        f"under 6 x {function_id}'s {timeout} s"
+                    )
+    return problems
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Identity pool: row-level security
 # ---------------------------------------------------------------------------------------------------------------
@@ -486,13 +605,18 @@ def function_problems(template: Template) -> list[str]:
             problems.append(f"{logical_id}: tracing is not Active")
         configured = properties.get("LoggingConfig", {}).get("LogGroup")
         own = [
-            group
-            for group_id, group in log_groups.items()
-            if as_text(group["Properties"].get("LogGroupName")) == f"/aws/lambda/${{{logical_id}}}"
-            or (configured is not None and mentions(configured, group_id))
+            group for group_id, group in log_groups.items() if configured is not None and mentions(configured, group_id)
         ]
         if not own:
-            problems.append(f"{logical_id}: no log group of its own")
+            problems.append(f"{logical_id}: no log group of its own (LoggingConfig.LogGroup)")
+        # A log group named after the function is made after it; publishing a version with SnapStart or
+        # provisioned concurrency runs its init first, Lambda creates the group, and the stack fails "already
+        # exists". The function names its group instead, which is then made first.
+        problems += [
+            f"{logical_id}: its log group's name depends on the function"
+            for group in own
+            if mentions(group["Properties"].get("LogGroupName"), logical_id)
+        ]
         for group in own:
             days = _retention_days(group["Properties"].get("RetentionInDays"), template)
             if not days or not all(isinstance(day, int) and day > 0 for day in days):

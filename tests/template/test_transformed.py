@@ -68,6 +68,26 @@ def test_the_api_stage_waits_for_the_logging_role(cloudformation: dict[str, Any]
     assert checks.api_logging_order_problems(cloudformation) == []
 
 
+def test_the_api_account_setting_survives_the_deletion_of_this_stack(cloudformation: dict[str, Any]) -> None:
+    assert checks.api_account_problems(cloudformation) == []
+
+
+def test_alarms_can_publish_to_the_encrypted_ops_topic(cloudformation: dict[str, Any]) -> None:
+    assert checks.ops_topic_problems(cloudformation) == []
+    alarms = checks.resources(cloudformation, "AWS::CloudWatch::Alarm")
+    assert sum(checks.mentions(alarm["Properties"], "OpsTopic") for alarm in alarms.values()) >= 40
+
+
+def test_eventbridge_and_sns_may_each_send_to_their_dead_letter_queues(cloudformation: dict[str, Any]) -> None:
+    assert checks.dead_letter_problems(cloudformation) == []
+    rules = checks.resources(cloudformation, "AWS::Events::Rule")
+    assert any(target.get("DeadLetterConfig") for rule in rules.values() for target in rule["Properties"]["Targets"])
+
+
+def test_every_consumed_queue_hides_a_message_six_times_its_functions_timeout(cloudformation: dict[str, Any]) -> None:
+    assert checks.queue_visibility_problems(cloudformation) == []
+
+
 def test_identity_pool_role_reads_only_the_callers_own_orders(cloudformation: dict[str, Any]) -> None:
     assert checks.identity_pool_problems(cloudformation) == []
 
@@ -193,6 +213,27 @@ def _tag_from_the_identity_id(sam: dict[str, Any]) -> None:
     sam["Resources"]["IdentityPoolPrincipalTags"]["Properties"]["PrincipalTags"] = {"customerId": "aud"}
 
 
+def _account_not_retained(sam: dict[str, Any]) -> None:
+    del sam["Resources"]["ApiGatewayCloudWatchRole"]["DeletionPolicy"]
+
+
+def _aws_managed_ops_key(sam: dict[str, Any]) -> None:
+    sam["Resources"]["OpsTopic"]["Properties"]["KmsMasterKeyId"] = "alias/aws/sns"
+
+
+def _key_without_cloudwatch(sam: dict[str, Any]) -> None:
+    statement = sam["Resources"]["OpsTopicKey"]["Properties"]["KeyPolicy"]["Statement"][1]
+    statement["Principal"]["Service"] = ["events.amazonaws.com"]
+
+
+def _dead_letter_queue_for_sns_only(sam: dict[str, Any]) -> None:
+    sam["Resources"]["AsyncFailureQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"].pop()
+
+
+def _dlq_visibility_equal_to_timeout(sam: dict[str, Any]) -> None:
+    sam["Resources"]["FulfillmentDeadLetterQueue"]["Properties"]["VisibilityTimeout"] = 30
+
+
 def _python312(sam: dict[str, Any]) -> None:
     _function(sam, "CartApiFunction")["Runtime"] = "python3.12"
 
@@ -207,6 +248,12 @@ def _no_tracing(sam: dict[str, Any]) -> None:
 
 def _no_log_group(sam: dict[str, Any]) -> None:
     del sam["Resources"]["CatalogApiLogGroup"]
+
+
+def _log_group_named_after_the_function(sam: dict[str, Any]) -> None:
+    sam["Resources"]["CatalogApiLogGroup"]["Properties"]["LogGroupName"] = {
+        "Fn::Sub": "/aws/lambda/${CatalogApiFunction}"
+    }
 
 
 def _literal_table_name(sam: dict[str, Any]) -> None:
@@ -232,10 +279,16 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[dict[str, An
     "Scan allowed": (_allow_scan, checks.identity_pool_problems, "dynamodb:scan is not limited"),
     "GSI exposed": (_expose_the_status_index, checks.identity_pool_problems, "byStatus is not partitioned"),
     "tag not sub": (_tag_from_the_identity_id, checks.identity_pool_problems, "customerId is not mapped"),
+    "account role deleted": (_account_not_retained, checks.api_account_problems, "ApiGatewayCloudWatchRole"),
+    "AWS-managed ops key": (_aws_managed_ops_key, checks.ops_topic_problems, "alias/aws/sns"),
+    "key without alarms": (_key_without_cloudwatch, checks.ops_topic_problems, "not admit cloudwatch"),
+    "DLQ for SNS only": (_dead_letter_queue_for_sns_only, checks.dead_letter_problems, "EventBridge may not send"),
+    "DLQ visibility": (_dlq_visibility_equal_to_timeout, checks.queue_visibility_problems, "FulfillmentDeadLetter"),
     "python3.12": (_python312, checks.function_problems, "CartApiFunction: runtime python3.12"),
     "x86_64": (_x86, checks.function_problems, "architectures ['x86_64']"),
     "no tracing": (_no_tracing, checks.function_problems, "OrdersApiFunction: tracing"),
     "no log group": (_no_log_group, checks.function_problems, "CatalogApiFunction: no log group"),
+    "log group races": (_log_group_named_after_the_function, checks.function_problems, "name depends on the func"),
     "literal table": (_literal_table_name, checks.table_variable_problems, "SESSIONS_TABLE_NAME='sessions'"),
     "table not granted": (_table_without_grant, checks.table_variable_problems, "grants nothing on"),
 }

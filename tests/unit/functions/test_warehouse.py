@@ -105,3 +105,28 @@ def test_a_callback_that_step_functions_throttles_is_retried_through_the_queue(
     response = handle(warehouse, records_event(*records))
 
     assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["messageId"]}]}
+
+
+def test_a_batch_of_only_undeliverable_jobs_is_no_error_of_the_function_but_counted(
+    warehouse: ModuleType, sfn: StepFunctionsStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [sqs_record("warehouse", a_job(f"ord_nowhere{n}", line1="UNDELIVERABLE")) for n in range(2)]
+
+    response = handle(warehouse, records_event(*records))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in records]}
+    assert emitted_metrics(capsys.readouterr().out)["UndeliverableJobs"] == [1.0, 1.0]
+    assert sfn.calls_to("SendTaskSuccess") == []
+
+
+def test_a_batch_that_fails_entirely_for_a_real_error_is_an_error_of_the_function(
+    warehouse: ModuleType, sfn: StepFunctionsStub
+) -> None:
+    records = [
+        sqs_record("warehouse", a_job("ord_throttled")),
+        sqs_record("warehouse", a_job("ord_nowhere", line1="UNDELIVERABLE")),
+    ]
+    sfn.answer_with_error("token-of-ord_throttled", "ThrottlingException")
+
+    with pytest.raises(Exception, match="Throttl"):
+        handle(warehouse, records_event(*records))
