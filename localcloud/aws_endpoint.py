@@ -10,6 +10,7 @@ with `ProvisionedThroughputExceededException` or `ThrottlingException`. The answ
     POST   {aws}/_localcloud/faults    add rules: {"rules": [{"fault": "...", ...}, ...]} (or a list of rules)
     DELETE {aws}/_localcloud/faults    switch every rule off (the counts stay)
     GET    {aws}/_localcloud/outputs   the stack's outputs, as CloudFormation lists them (tools/redrive.py --local)
+    GET    {aws}/_localcloud/iam       per execution role: the calls its policies allowed and refused (localcloud.iam)
 
 A request carrying `X-Localcloud-Observer: true` is never faulted: it is how a test harness reads the state of a
 run without disturbing it (see `observer`). The endpoint also keeps a ledger of SQS messages (sent, deleted, by
@@ -18,7 +19,6 @@ message id), so that a run can count every message as processed, dead-lettered, 
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import uuid
@@ -31,6 +31,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from localcloud.faults import Call, Fault, FaultPlan, FaultRuleError, Rule
+from localcloud.iam import IamEnforcement, Policies, json_object, read_body
 
 CONTROL_PATH = "/_localcloud/faults"
 OUTPUTS_PATH = "/_localcloud/outputs"
@@ -73,8 +74,11 @@ class FaultyMotoServer(ThreadedMotoServer):
         ip_address: str = "127.0.0.1",
         port: int = 0,
         outputs: Callable[[], Mapping[str, Any]] | None = None,
+        policies: Policies | None = None,
     ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.policies = policies or Policies(account_id)
+        self.region = region
         self.application = FaultInjection(
             DomainDispatcherApplication(create_backend_app),
             faults=faults,
@@ -85,9 +89,9 @@ class FaultyMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         # ThreadedMotoServer's own entry, with our application in front of moto's dispatcher.
-        self._server = make_server(
-            self._ip_address, self._port, self.application, True, request_handler=MotoRequestHandler
-        )
+        # IAM first, as in AWS: a refused call is never throttled or conflicted, and never reaches the backend.
+        application = IamEnforcement(self.application, self.policies, self.region)
+        self._server = make_server(self._ip_address, self._port, application, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -124,7 +128,7 @@ class FaultInjection:
             return self.messages.track(target.removeprefix(_SQS_TARGET), environ, start_response, self.app)
         observed = environ.get("HTTP_" + OBSERVER_HEADER.upper().replace("-", "_")) == "true"
         if target.startswith(_DYNAMODB_TARGET) and not observed:
-            body = _read_body(environ)
+            body = read_body(environ)
             answer = self._dynamodb_fault(target.removeprefix(_DYNAMODB_TARGET), body)
             if answer is not None:
                 return _respond(start_response, 400, answer, "application/x-amz-json-1.0")
@@ -229,7 +233,7 @@ class FaultInjection:
         if method != "POST":
             return _respond(start_response, 405, {"message": "GET, POST or DELETE"})
         try:
-            payload = json.loads(_read_body(environ) or b"null")
+            payload = json.loads(read_body(environ) or b"null")
             raw_rules = payload.get("rules") if isinstance(payload, dict) else payload
             if not isinstance(raw_rules, list) or not all(isinstance(raw, dict) for raw in raw_rules):
                 raise FaultRuleError('send {"rules": [{"fault": ...}, ...]}')
@@ -257,7 +261,7 @@ class MessageLedger:
         start_response: StartResponse,
         app: Callable[[Environ, StartResponse], Iterable[bytes]],
     ) -> Iterable[bytes]:
-        request = _json(_read_body(environ))
+        request = json_object(read_body(environ))
         status: list[str] = []
 
         def remember_status(code: str, headers: Any, *rest: Any) -> Any:
@@ -266,7 +270,7 @@ class MessageLedger:
 
         body = b"".join(app(environ, remember_status))
         if status and status[0].startswith("200"):
-            self._record(operation, request, _json(body))
+            self._record(operation, request, json_object(body))
         return [body]
 
     def _record(self, operation: str, request: dict[str, Any], response: dict[str, Any]) -> None:
@@ -311,14 +315,6 @@ def _mark_observer(request: Any, **_: Any) -> None:
     request.headers[OBSERVER_HEADER] = "true"
 
 
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body or b"{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _transaction_entry(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     operation: dict[str, Any] = next(iter(item.values()), {})  # {"Put" | "Update" | "Delete" | ...: {...}}
     return str(operation.get("TableName", "")), operation.get("Key") or operation.get("Item") or {}
@@ -335,14 +331,6 @@ def _key_names(account_id: str, region: str, table_name: str) -> list[str]:
     if table is None:
         raise LookupError(table_name)
     return [name for name in (table.hash_key_attr, table.range_key_attr) if name]
-
-
-def _read_body(environ: Environ) -> bytes:
-    """Read the request body and put it back, so that moto reads it too."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body: bytes = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    return body
 
 
 def _respond(

@@ -36,6 +36,7 @@ from localcloud.aws_endpoint import FaultInjection, FaultyMotoServer
 from localcloud.edge import default_viewer_response_code, viewer_response_headers
 from localcloud.faults import Call, FaultPlan, Injection
 from localcloud.gateway import Gateway, TokenVerifier, routes_from_rest_api
+from localcloud.iam import Policies
 from localcloud.provision import create_table
 from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values, references
 from localcloud.template import ROOT, TEMPLATE, Stack, read_sam, to_cloudformation
@@ -127,6 +128,8 @@ class LocalCloud:
         self.account_concurrency = account_concurrency
         # Faults on purpose (localcloud.faults): none unless rules are given here or through the control endpoint.
         self.faults = faults if faults is not None else FaultPlan()
+        # The execution roles, and every call their functions made (localcloud.iam).
+        self.iam = Policies(ACCOUNT_ID)
         self._logical_ids: dict[str, str] = {}  # physical name (table, function, queue) -> logical id
         self.poll_interval = poll_interval
         self.log = log
@@ -264,6 +267,7 @@ class LocalCloud:
             port=self.aws_port,
             # Served at {aws}/_localcloud/outputs once the stack is up (tools/redrive.py --local reads them).
             outputs=lambda: self.endpoints.outputs if self.endpoints is not None else {},
+            policies=self.iam,
         )
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -357,6 +361,7 @@ class LocalCloud:
         role = self.client("iam").create_role(
             RoleName=name, AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {}))
         )["Role"]
+        self.iam.add_role(role["Arn"], props)  # what the endpoint authorizes its functions' calls against
         self._set(logical_id, name, Arn=role["Arn"], RoleId=role["RoleId"])
 
     def _user_pool(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
@@ -419,6 +424,7 @@ class LocalCloud:
                 int(props["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in props else None
             ),
             log_group=props.get("LoggingConfig", {}).get("LogGroup"),
+            credentials=self.iam.credentials_for(str(props["Role"]), name),
         )
         self.specs[logical_id] = spec
         self.function_names[logical_id] = name

@@ -28,7 +28,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -73,6 +73,8 @@ class FunctionSpec:
     memory_mb: int = 128
     reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; 0 throttles every invocation
     log_group: str | None = None  # LoggingConfig.LogGroup; Lambda's default is /aws/lambda/<name>
+    # The execution role's session (localcloud.iam): the AWS endpoint authorizes the function's calls by it.
+    credentials: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ def lambda_environment(spec: FunctionSpec, base_environment: Mapping[str, str]) 
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "_HANDLER": spec.handler,
+            **spec.credentials,
         }
     )
     return environment

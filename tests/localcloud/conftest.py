@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,5 +50,8 @@ def shop() -> Iterator[Shop]:
         running.customer_token = running.token_for("customer@example.com", "customers")
         running.approver_token = running.token_for("approver@example.com", "admins")
         yield running
+        # Every call a function made was one its execution role allows (localcloud.iam refuses the others).
+        denied = {role: usage["denied"] for role, usage in cloud.iam.usage().items() if usage["denied"]}
+        assert not denied, f"calls the execution roles refused: {json.dumps(denied, indent=1)}"
     finally:
         cloud.stop()

@@ -1,0 +1,276 @@
+"""Least privilege, measured: every function's execution role grants what its code calls, and nothing more.
+
+The local cloud authorizes each call a function makes against its role (localcloud.iam), so a missing grant
+fails the story with AccessDenied, as it would in AWS. This module plays the whole order story (the demo's, and
+what the demo leaves out: listings, a cancel, the nightly report), then reads which grants were used: a grant
+that no call used must be one of UNUSED_ON_PURPOSE, with the path that needs it. A broad policy, or one
+forgotten when the code stopped needing it, fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from localcloud.demo import play
+from localcloud.iam import Policies, Request, Statement
+from tests.localcloud.conftest import Shop
+
+pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
+
+ADDRESS = {
+    "name": "Alice Example",
+    "line1": "1 Market Street",
+    "city": "Springfield",
+    "postalCode": "12345",
+    "country": "US",
+}
+# Read by the event source mappings and destinations Lambda runs for the function (the local cloud's pollers),
+# not by the function's code; the template's own checks cover them (tests/template).
+SERVICE_SIDE = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:SendMessage",
+    "sqs:SendMessage*",
+    "logs:*",
+    "xray:*",
+)
+IDEMPOTENCY_RECORDS = "Powertools reads a record back on a repeated key and deletes it when the handler fails"
+STOCK_REASON = "a cancelled stock transaction's reason is read back per product (a conflict is not 'short')"
+# (role logical id, action, table or resource suffix) -> the path that needs the grant, which the story does not take.
+UNUSED_ON_PURPOSE: dict[tuple[str, str, str], str] = {
+    ("OrdersApiFunctionRole", "dynamodb:GetItem", "IdempotencyTable"): IDEMPOTENCY_RECORDS,
+    ("OrdersApiFunctionRole", "dynamodb:DeleteItem", "IdempotencyTable"): IDEMPOTENCY_RECORDS,
+    ("OrderEventsRole", "dynamodb:GetItem", "IdempotencyTable"): IDEMPOTENCY_RECORDS,
+    ("OrderEventsRole", "dynamodb:DeleteItem", "IdempotencyTable"): IDEMPOTENCY_RECORDS,
+    ("AbandonedCartRole", "dynamodb:GetItem", "IdempotencyTable"): IDEMPOTENCY_RECORDS,
+    ("AbandonedCartRole", "dynamodb:DeleteItem", "IdempotencyTable"): IDEMPOTENCY_RECORDS,
+    ("ReserveStockFunctionRole", "dynamodb:GetItem", "CatalogTable"): STOCK_REASON,
+    ("CompleteShipmentFunctionRole", "dynamodb:GetItem", "CatalogTable"): STOCK_REASON,
+    ("SettleOrderFunctionRole", "dynamodb:GetItem", "CatalogTable"): STOCK_REASON,
+    ("ApprovalsApiFunctionRole", "dynamodb:GetItem", "OrdersTable"): "a decision on an order that is not waiting "
+    "reads the approval back to answer 404 or 409",
+    ("RequestApprovalFunctionRole", "states:SendTaskSuccess", "*"): "a retried request meets a decision given already",
+    ("RequestApprovalFunctionRole", "states:SendTaskFailure", "*"): "a retried request meets a decision given already",
+    ("FulfillmentDlqRole", "states:SendTaskSuccess", "*"): "a job whose order already shipped answers its task",
+    ("WarehouseRole", "states:SendTaskFailure", "*"): "a job the carrier refuses for good fails its task",
+    ("NotificationSenderFunctionRole", "ses:SendEmail", "identity/*"): "only with a SenderEmail (none locally)",
+}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def usage(shop: Shop) -> dict[str, Any]:
+    """Play the story, then read what every role's calls used."""
+    demo = play(shop.cloud)
+    assert demo.failures == [], demo.failures
+    api, customer, approver = shop.api, auth(shop.customer_token), auth(shop.approver_token)
+    assert requests.get(f"{api}/products", timeout=10).status_code == 200
+    assert requests.get(f"{api}/products/scale", timeout=10).status_code == 200
+    assert requests.get(f"{api}/cart", headers=customer, timeout=10).status_code == 200
+    assert requests.delete(f"{api}/cart", headers=customer, timeout=10).status_code == 204
+    assert requests.get(f"{api}/orders", headers=customer, timeout=10).status_code == 200
+    assert requests.get(f"{api}/approvals", headers=approver, timeout=10).status_code == 200
+    placed = requests.post(
+        f"{api}/orders",
+        json={"items": [{"productId": "espresso-machine", "quantity": 1}], "shippingAddress": ADDRESS},
+        headers={**customer, "Idempotency-Key": "least-privilege-cancel"},
+        timeout=10,
+    )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["orderId"]
+    deadline = time.monotonic() + 30
+    while (
+        requests.get(f"{api}/orders/{order_id}", headers=customer, timeout=10).json()["status"] != "AWAITING_APPROVAL"
+    ):
+        assert time.monotonic() < deadline, "the order never waited for an approver"
+        time.sleep(0.2)
+    cancelled = requests.post(f"{api}/orders/{order_id}/cancel", headers=customer, timeout=10)
+    assert cancelled.status_code == 200, cancelled.text
+    report = shop.client("lambda").invoke(
+        FunctionName=shop.cloud.function_names["NightlyReportFunction"], Payload=b"{}"
+    )
+    assert "FunctionError" not in report, report["Payload"].read()
+    shop.cloud.drain()
+    return shop.cloud.iam.usage()
+
+
+def role_arns(shop: Shop) -> dict[str, str]:
+    """Each function's execution role: logical id -> ARN. (The state machine's role and the identity pool's are
+    not a function's: the local cloud does not authorize their calls.)"""
+    resolved = shop.cloud.resolver
+    assert resolved is not None
+    functions = shop.cloud.iam.function_roles()
+    return {
+        logical_id: str(attributes["Arn"])
+        for logical_id, attributes in resolved.attributes.items()
+        if attributes.get("Arn") in functions
+    }
+
+
+def grants(policies: Policies, role_arn: str) -> Iterator[tuple[str, str]]:
+    """Every (action, resource) an Allow statement of the role names, service-side ones left out."""
+    for statement in policies.statements(role_arn):
+        if statement.effect != "Allow":
+            continue
+        for action in statement.actions:
+            if not any(_same(action, service_side) for service_side in SERVICE_SIDE):
+                yield from ((action, resource) for resource in statement.resources)
+
+
+def _same(action: str, pattern: str) -> bool:
+    return Statement("Allow", (pattern,), ("*",), {}).applies(Request(action, "*"))
+
+
+def test_every_grant_of_every_function_role_is_used_by_the_story(shop: Shop, usage: dict[str, Any]) -> None:
+    unused: list[str] = []
+    roles = role_arns(shop)
+    for logical_id, arn in roles.items():
+        used = [(call["action"], call["resource"]) for call in usage.get(arn, {}).get("allowed", [])]
+        for action, resource in grants(shop.cloud.iam, arn):
+            grant = Statement("Allow", (action,), (resource,), {})
+            if any(grant.applies(Request(a, r)) for a, r in used):
+                continue
+            suffix = resource.rsplit("/", 1)[-1] if "dynamodb" in action else resource.rsplit(":", 1)[-1]
+            key = (logical_id, action, next((t for t in _TABLES if t in resource), suffix))
+            if key not in UNUSED_ON_PURPOSE:
+                unused.append(f"{logical_id}: {action} on {resource}")
+    print(f"\n{len(roles)} roles, grants unused by the story on purpose: {len(UNUSED_ON_PURPOSE)}")
+    assert unused == [], (
+        "granted, never used (remove it, or say in UNUSED_ON_PURPOSE which path needs it):\n" + "\n".join(unused)
+    )
+
+
+_TABLES = ("IdempotencyTable", "CatalogTable", "OrdersTable", "SessionsTable", "PaymentProviderTable")
+
+
+def test_no_call_of_the_story_was_refused(usage: dict[str, Any]) -> None:
+    denied = {role: calls["denied"] for role, calls in usage.items() if calls["denied"]}
+
+    assert denied == {}, json.dumps(denied, indent=1)
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "table"),
+    [
+        ("CarrierApiFunctionRole", "dynamodb:PutItem", "OrdersTable"),
+        ("CarrierApiFunctionRole", "dynamodb:DeleteItem", "OrdersTable"),
+        ("CarrierApiFunctionRole", "dynamodb:Scan", "OrdersTable"),
+        ("ReserveStockFunctionRole", "dynamodb:PutItem", "CatalogTable"),
+        ("ReserveStockFunctionRole", "dynamodb:DeleteItem", "CatalogTable"),
+        ("SettleOrderFunctionRole", "dynamodb:PutItem", "CatalogTable"),
+        ("CompleteShipmentFunctionRole", "dynamodb:DeleteItem", "CatalogTable"),
+        ("CatalogApiFunctionRole", "dynamodb:UpdateItem", "CatalogTable"),
+        ("OrdersApiFunctionRole", "dynamodb:Scan", "OrdersTable"),
+    ],
+)
+def test_a_role_cannot_do_what_its_function_never_does(shop: Shop, role: str, action: str, table: str) -> None:
+    table_name = shop.endpoints.outputs.get(f"{table}Name") or f"{shop.cloud.stack_name}-{table}"
+    arn = f"arn:aws:dynamodb:{shop.endpoints.region}:{shop.cloud.iam.account_id}:table/{table_name}"
+
+    assert not shop.cloud.iam.allows(role_arns(shop)[role], action, arn)
+
+
+def test_the_nightly_report_writes_reports_and_cannot_change_the_bucket(shop: Shop) -> None:
+    role = role_arns(shop)["NightlyReportFunctionRole"]
+    bucket = shop.endpoints.outputs["ReportsBucketName"]
+
+    assert shop.cloud.iam.allows(role, "s3:PutObject", f"arn:aws:s3:::{bucket}/reports/2026-12-03.json")
+    assert not shop.cloud.iam.allows(role, "s3:PutLifecycleConfiguration", f"arn:aws:s3:::{bucket}")
+    assert not shop.cloud.iam.allows(role, "s3:PutObjectAcl", f"arn:aws:s3:::{bucket}/reports/2026-12-03.json")
+
+
+def as_function(shop: Shop, role: str, service: str) -> Any:
+    """A client that signs as a function running with `role` does (its session's credentials)."""
+    credentials = shop.cloud.iam.credentials_for(role_arns(shop)[role], "probe", counted=False)
+    return boto3.client(
+        service,
+        endpoint_url=shop.endpoints.aws,
+        region_name=shop.endpoints.region,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
+
+
+def test_a_refused_call_gets_the_services_own_access_denied_and_changes_nothing(shop: Shop) -> None:
+    orders = shop.endpoints.outputs["OrdersTableName"]
+    carrier = as_function(shop, "CarrierApiFunctionRole", "dynamodb")
+    schema = shop.client("dynamodb").describe_table(TableName=orders)["Table"]["KeySchema"]
+    key = {part["AttributeName"]: {"S": f"forged-{part['KeyType']}"} for part in schema}
+
+    with pytest.raises(ClientError) as refused:
+        carrier.put_item(TableName=orders, Item={**key, "status": {"S": "DELIVERED"}})
+
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "is not authorized to perform: dynamodb:PutItem" in refused.value.response["Error"]["Message"]
+    assert "Item" not in shop.client("dynamodb").get_item(TableName=orders, Key=key)
+
+
+def test_a_transaction_is_authorized_item_by_item(shop: Shop) -> None:
+    # The stock tasks may update a product, not put one: a transaction that puts is refused as a whole.
+    catalog = shop.endpoints.outputs["CatalogTableName"]
+    stock = as_function(shop, "ReserveStockFunctionRole", "dynamodb")
+    forged = {"productId": {"S": "forged"}, "name": {"S": "Forged"}}
+
+    with pytest.raises(ClientError) as refused:
+        stock.transact_write_items(TransactItems=[{"Put": {"TableName": catalog, "Item": forged}}])
+
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "Item" not in shop.client("dynamodb").get_item(TableName=catalog, Key={"productId": {"S": "forged"}})
+
+
+@pytest.mark.parametrize(
+    ("role", "service", "call", "code"),
+    [
+        (
+            "CatalogApiFunctionRole",
+            "sns",
+            lambda c, o: c.publish(TopicArn=o["NotificationsTopicArn"], Message="x"),
+            "AuthorizationError",
+        ),
+        (
+            "NightlyReportFunctionRole",
+            "s3",
+            lambda c, o: c.delete_object(Bucket=o["ReportsBucketName"], Key="k"),
+            "AccessDenied",
+        ),
+        (
+            "CartApiFunctionRole",
+            "lambda",
+            lambda c, o: c.invoke(FunctionName="shop-PaymentProviderFunction"),
+            "AccessDeniedException",
+        ),
+        (
+            "CarrierApiFunctionRole",
+            "stepfunctions",
+            lambda c, o: c.start_execution(stateMachineArn=o["OrderStateMachineArn"], name="x"),
+            "AccessDeniedException",
+        ),
+    ],
+)
+def test_every_service_answers_a_refusal_in_its_own_protocol(
+    shop: Shop, role: str, service: str, call: Any, code: str
+) -> None:
+    client = as_function(shop, role, service)
+
+    with pytest.raises(ClientError) as refused:
+        call(client, shop.endpoints.outputs)
+
+    assert refused.value.response["Error"]["Code"] == code
