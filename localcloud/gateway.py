@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -684,7 +685,10 @@ class Gateway:
     def _static(self, root: Path, path: str) -> _Reply | None:
         if path == f"/{self._stage}" or path.startswith(f"/{self._stage}/"):
             return None  # the API's own prefix is never the console's
-        target = (root / unquote(path).lstrip("/")).resolve()
+        decoded = unquote(path)
+        if "\x00" in decoded:
+            return None  # no file has a NUL in its name (and the OS refuses the question)
+        target = (root / decoded.lstrip("/")).resolve()
         if not target.is_relative_to(root):
             return None
         if target.is_dir():
@@ -795,6 +799,8 @@ def _header_value(value: Any) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() does not wait for idle keep-alive connections
+    # Connections waiting to be accepted (socketserver's default is 5: a burst of clients got resets).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         if ":" in address[0]:
@@ -876,6 +882,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+    # Methods no route takes get the gateway's answer for any unknown route, not http.server's HTML page.
+    do_TRACE = do_CONNECT = _serve
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a request line too long, headers too large, a malformed request) answered
+        as the gateway answers everything: problem+json, never an HTML page."""
+        self.close_connection = True
+        self.request_version = "HTTP/1.1"  # http.server answers an unparsable line as HTTP/0.9: no status, no headers
+        status = HTTPStatus(code)
+        error_type = "BadRequestException" if code < 500 else "InternalServerErrorException"
+        self._send(self.gateway._problem(code, status.phrase, message or status.description, error_type))
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

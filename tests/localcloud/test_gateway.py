@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -816,6 +817,62 @@ def test_routes_win_over_static_files_and_nothing_leaves_the_static_dir(
     assert_problem(requests.get(f"{api}/assets/missing.js", timeout=5), 404)
     assert_problem(requests.get(f"{api}/..%2fsecret.txt", timeout=5), 404)
     assert_problem(requests.get(f"{api}/api/index.html", timeout=5), 404)  # /api/ is the API's, never the console's
+
+
+def test_a_nul_in_a_static_path_is_a_404_not_a_dropped_connection(start_gateway: StartGateway, console: Path) -> None:
+    api = start_gateway(static_dir=console)
+
+    assert_problem(requests.get(f"{api}/index.html%00.js", timeout=5), 404)
+
+
+def raw_exchange(api: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library's checks) and read the answer."""
+    host, port = api.removeprefix("http://").split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.connect()
+    assert connection.sock is not None
+    connection.sock.sendall(request)
+    response = http.client.HTTPResponse(connection.sock, method="GET")
+    response.begin()
+    answer = (response.status, {name.lower(): value for name, value in response.getheaders()}, response.read())
+    connection.close()
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"TRACE /health HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"b" * 70000 + b"\r\n\r\n", 431),
+        (b"GARBAGE\r\n\r\n", 400),
+    ],
+)
+def test_what_the_http_server_refuses_itself_is_answered_as_problem_json(
+    api: str, request_bytes: bytes, status: int
+) -> None:
+    answered, headers, body = raw_exchange(api, request_bytes)
+
+    assert answered == status
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["status"] == status
+
+
+def test_a_burst_of_connections_is_accepted_not_reset(api: str) -> None:
+    # socketserver's default backlog (5) dropped a burst of simultaneous clients: the kernel let their handshakes
+    # wait for a retransmission (1 s) or reset them. With room in the backlog, the kernel completes every one at once.
+    port = int(api.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=0.9) for _ in range(100)]
+    try:
+        for one in sockets:
+            one.settimeout(30)
+            one.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = [one.makefile("rb").readline() for one in sockets]
+    finally:
+        for one in sockets:
+            one.close()
+
+    assert all(answer.startswith(b"HTTP/1.1 ") for answer in answers), answers[:3]
 
 
 def test_without_a_static_dir_the_root_is_a_404(api: str) -> None:
