@@ -25,7 +25,7 @@ STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
 
-.PHONY: help install run demo chaos publish-console format lint types test check build deploy bench seed openapi clean redrive
+.PHONY: help install run demo chaos publish-console format lint types test check build deploy bench seed openapi clean redrive e2e
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ seed: install ## Fill the Catalog with the demo products: STACK=<stack> (or TABL
 	python -m tools.seed $(if $(TABLE),--table $(TABLE),--stack $(STACK))
 
 OLDER_THAN ?= 60
+e2e: install ## The end-to-end story against a deployed stack (STACK=...; AWS credentials), as make test runs it locally
+	E2E_STACK=$(STACK) python -m pytest tests/e2e -v
+
 redrive: install ## List what is open past every retry; APPLY=1 redrives it (STACK=<stack> or LOCAL=<aws url>; OLDER_THAN=60 min)
 	python -m tools.redrive $(if $(LOCAL),--local $(LOCAL),--stack $(STACK)) --older-than $(OLDER_THAN) $(if $(filter 1,$(APPLY)),--apply)
 

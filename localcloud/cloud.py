@@ -8,6 +8,7 @@ cloud.stop()                # everything down, no stray processes
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import inspect
 import io
@@ -40,7 +41,7 @@ from localcloud.iam import Policies
 from localcloud.provision import create_table
 from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values, references
 from localcloud.template import ROOT, TEMPLATE, Stack, read_sam, to_cloudformation
-from localcloud.triggers import PostConfirmationTrigger
+from localcloud.triggers import PostConfirmation, post_confirmation
 from localcloud.workers import FunctionSpec, Runtime, ServiceError, TooManyRequestsError, parse_function_name
 
 ACCOUNT_ID = "123456789012"
@@ -156,6 +157,7 @@ class LocalCloud:
         self._triggers: list[tuple[str, str, str]] = []  # (Cognito trigger, user pool id, function)
         self._edge_functions: dict[str, str] = {}  # CloudFront Function logical id -> its code
         self._lock = threading.Lock()
+        self._patches = contextlib.ExitStack()  # moto's behaviour changed while the cloud runs (Cognito triggers)
         self.endpoints: Endpoints | None = None
         self._saved_environment: dict[str, str | None] = {}
 
@@ -213,6 +215,7 @@ class LocalCloud:
                 part.close() if isinstance(part, Runtime) else part.stop()
             except Exception as exc:  # shutting down: report it and go on stopping the rest
                 self.log(f"while stopping {type(part).__name__}: {exc!r}")
+        self._patches.close()
         if self._moto is not None:
             self._moto.stop()
         self._pollers = self._gateway = self._runtime = self._moto = None
@@ -812,20 +815,19 @@ class LocalCloud:
                         backend_lock=self.aws_endpoint.dynamodb_lock,
                     )
                 )
+        confirmations: list[PostConfirmation] = []
         for trigger, pool_id, function in self._triggers:
             if trigger == "PostConfirmation":
-                items.append(
-                    PostConfirmationTrigger(
-                        user_pool_id=pool_id,
-                        function=function,
-                        client_id=next(iter(self._client_ids), ""),
-                        region=self.region,
-                        cognito=self.client("cognito-idp"),
-                        invoke=self._runtime.invoke,  # Cognito calls its triggers synchronously
-                    )
-                )
+                confirmations.append(PostConfirmation(user_pool_id=pool_id, function=function, region=self.region))
             else:
                 self.log(f"Cognito trigger {trigger} is not emulated")
+        runtime = self._runtime
+
+        def invoke_trigger(function: str, event: dict[str, Any]) -> tuple[bool, bytes]:
+            result = runtime.invoke(function, event)  # Cognito calls its triggers synchronously
+            return result.errored, result.payload
+
+        self._patches.enter_context(post_confirmation(confirmations, invoke_trigger))
         items.append(invoker)
         self._pollers = pollers.Pollers(items, interval_seconds=self.poll_interval)
         self._pollers.start()
