@@ -92,9 +92,10 @@ class Statement:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     condition: Mapping[str, Mapping[str, Any]]
+    managed: bool = False  # from an AWS managed policy (Lambda's logs, X-Ray): never a call of the function's code
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any], where: str) -> Statement:
+    def parse(cls, raw: Mapping[str, Any], where: str, *, managed: bool = False) -> Statement:
         for unsupported in ("NotAction", "NotResource", "NotPrincipal"):
             if unsupported in raw:
                 raise PolicyError(f"{where}: {unsupported} is not evaluated by the local cloud")
@@ -103,6 +104,7 @@ class Statement:
             actions=tuple(str(action) for action in _as_list(raw.get("Action"))),
             resources=tuple(str(resource) for resource in _as_list(raw.get("Resource"))),
             condition=raw.get("Condition") or {},
+            managed=managed,
         )
 
     def applies(self, request: Request) -> bool:
@@ -138,6 +140,7 @@ class Policies:
         self._lock = threading.Lock()
         self._usage: dict[str, RoleUsage] = {}
         self._uncounted: set[str] = set()  # access keys whose decisions are not remembered
+        self._properties: dict[str, Mapping[str, Any]] = {}  # role ARN -> its CloudFormation properties
 
     def add_role(self, arn: str, properties: Mapping[str, Any]) -> None:
         """A role from its resolved CloudFormation properties (inline Policies and ManagedPolicyArns)."""
@@ -148,8 +151,9 @@ class Policies:
                 statements.append(Statement.parse(raw, f"{arn} {name}"))
         for managed in properties.get("ManagedPolicyArns", []):
             for raw in MANAGED_POLICIES.get(str(managed).rsplit("/", 1)[-1], []):
-                statements.append(Statement.parse(raw, f"{arn} {managed}"))
+                statements.append(Statement.parse(raw, f"{arn} {managed}", managed=True))
         self._roles[arn] = tuple(statements)
+        self._properties[arn] = properties
 
     def credentials_for(self, role_arn: str, session_name: str, *, counted: bool = True) -> dict[str, str]:
         """The environment of a function whose execution role this is: its session's credentials. The decisions
@@ -190,16 +194,48 @@ class Policies:
     def statements(self, role_arn: str) -> tuple[Statement, ...]:
         return self._roles.get(role_arn, ())
 
-    def usage(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """Per role: the (action, resource) pairs allowed and denied so far, with their counts."""
+    def forget_refusals(self, role_arn: str) -> None:
+        """Clear the role's refused calls (after a test that provoked them on purpose)."""
         with self._lock:
-            return {
-                role: {
-                    "allowed": [{"action": a, "resource": r, "calls": n} for (a, r), n in sorted(u.allowed.items())],
-                    "denied": [{"action": a, "resource": r, "calls": n} for (a, r), n in sorted(u.denied.items())],
-                }
-                for role, u in sorted(self._usage.items())
+            if role_arn in self._usage:
+                self._usage[role_arn].denied.clear()
+
+    def properties(self, role_arn: str) -> Mapping[str, Any]:
+        """The role as the template declares it (resolved): add_role with changed properties replaces it."""
+        return self._properties[role_arn]
+
+    def unused(self, role_arn: str) -> list[tuple[str, str]]:
+        """The (action, resource) pairs the role's own statements allow and no call has used so far (the managed
+        policies' logging and tracing grants left out)."""
+        with self._lock:
+            used = list(self._usage.get(role_arn, RoleUsage()).allowed)
+        return [
+            (action, resource)
+            for statement in self._roles.get(role_arn, ())
+            if statement.effect == "Allow" and not statement.managed
+            for action in statement.actions
+            for resource in statement.resources
+            if not any(
+                _matches(action, called, case_sensitive=False) and _matches(resource, on, case_sensitive=True)
+                for called, on in used
+            )
+        ]
+
+    def usage(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Per function role: the (action, resource) pairs allowed and denied so far, with their counts, and the
+        grants no call has used yet."""
+        with self._lock:
+            usage = dict(self._usage)
+            roles = sorted({role for key, role in self._keys.items() if key not in self._uncounted})
+        report: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for role in roles:
+            calls = usage.get(role, RoleUsage())
+            report[role] = {
+                "allowed": [{"action": a, "resource": r, "calls": n} for (a, r), n in sorted(calls.allowed.items())],
+                "denied": [{"action": a, "resource": r, "calls": n} for (a, r), n in sorted(calls.denied.items())],
+                "unused": [{"action": a, "resource": r} for a, r in self.unused(role)],
             }
+        return report
 
     def session_of(self, access_key: str) -> str:
         return self._sessions.get(access_key, "function")
