@@ -10,7 +10,7 @@ with `ProvisionedThroughputExceededException` or `ThrottlingException`. The answ
     POST   {aws}/_localcloud/faults    add rules: {"rules": [{"fault": "...", ...}, ...]} (or a list of rules)
     DELETE {aws}/_localcloud/faults    switch every rule off (the counts stay)
     GET    {aws}/_localcloud/outputs   the stack's outputs, as CloudFormation lists them (tools/redrive.py --local)
-    GET    {aws}/_localcloud/iam       per execution role: the calls its policies allowed and refused (localcloud.iam)
+    GET    {aws}/_localcloud/iam       per function role: calls allowed, refused, and grants unused (localcloud.iam)
 
 A request carrying `X-Localcloud-Observer: true` is never faulted: it is how a test harness reads the state of a
 run without disturbing it (see `observer`). The endpoint also keeps a ledger of SQS messages (sent, deleted, by
