@@ -14,6 +14,10 @@ operators StringEquals, StringLike and their ForAllValues/ForAnyValue forms on t
 fills in (`ses:FromAddress`). A statement whose condition names any other key does not apply (fail closed).
 NotAction, NotResource, permission boundaries, session policies and resource-based policies are not evaluated.
 
+Why not moto's evaluator (moto.iam.access_control.IAMPolicyStatement): it turns an Allow whose condition does
+not hold into an explicit Deny, matches actions case-sensitively, and reads patterns as unescaped regular
+expressions; moto's own enforcement also checks every resource as "*".
+
 Every decision is remembered per role (`Policies.usage`), so that a run can say which grants it used and which
 calls were refused.
 """
