@@ -1,12 +1,16 @@
-// CloudFront Function (cloudfront-js-2.0), viewer request, on the console's default behaviour and on the cached
-// GET /api/products* behaviour. It refuses path traversal, serves the console's client-side routes from
-// /index.html, and normalizes the cache key (host in lower case, only the allowed query keys, sorted).
+// CloudFront Function (cloudfront-js-2.0), viewer request, on the console's default behaviour, on the cached
+// GET /api/products* behaviour and on /cognito. It refuses path traversal, serves the console's client-side
+// routes from /index.html, normalizes the cache key (host in lower case, only the allowed query keys, sorted),
+// and sends /cognito to the root of Cognito's endpoint, where its API listens.
 // template.yaml embeds this file byte for byte (tests/template/test_edge.py); `node --test edge/` tests it.
 
 // The query keys the API reads (GET /products, GET /orders): any other key would only split the cache.
 // Matched case-sensitively, as the API reads them. The console's own address bar is not affected: a
 // client-side route keeps its query string in the browser, only the request to the bucket loses it.
 const ALLOWED_QUERY_KEYS = ['limit', 'nextToken'];
+// Cognito's user pool API on the console's own origin, so that the console's Content-Security-Policy can
+// say connect-src 'self' (see the viewer-response function).
+const COGNITO_PATH = '/cognito';
 // Enough rounds to see through double encoding (%252e%252e); a path still changing after that is refused.
 const DECODE_ROUNDS = 3;
 const PROBLEM = JSON.stringify({
@@ -20,6 +24,11 @@ function handler(event) {
     const request = event.request;
     if (isTraversal(request.uri)) {
         return badRequest();
+    }
+    if (request.uri === COGNITO_PATH) {
+        request.uri = '/';
+        request.querystring = {};
+        return request;
     }
     request.uri = originPath(request.uri);
     if (request.headers.host) {

@@ -35,6 +35,18 @@ test('an API path is passed through unchanged', () => {
     assert.equal(uriAfter('/api/orders/123'), '/api/orders/123');
 });
 
+test("Cognito's path is sent to the root of Cognito's endpoint, with no query", () => {
+    const request = handler(viewerRequest({ uri: '/cognito', querystring: { x: { value: '1' } } }));
+
+    assert.equal(request.uri, '/');
+    assert.deepEqual(request.querystring, {});
+});
+
+test("only Cognito's exact path goes to Cognito", () => {
+    assert.equal(uriAfter('/cognito/'), '/index.html');
+    assert.equal(uriAfter('/cognitox'), '/index.html');
+});
+
 test('a path to a file (an extension in its last segment) is passed through unchanged', () => {
     assert.equal(uriAfter('/assets/app.js'), '/assets/app.js');
     assert.equal(uriAfter('/favicon.ico'), '/favicon.ico');

@@ -1,4 +1,5 @@
-"""template.yaml as CloudFormation: SAM transformed offline by samtranslator, with the local code paths kept.
+"""template.yaml as CloudFormation: its Fn::ForEach loops expanded as AWS::LanguageExtensions does (by SAM CLI's
+own processor), then SAM transformed offline by samtranslator, with the local code paths kept.
 
 samtranslator wants S3 locations for code; the local paths are swapped for placeholders before the
 transform and recorded, so whoever runs the functions (tests, the emulator) still knows where the code is.
@@ -13,12 +14,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from samcli.lib.cfn_language_extensions.models import TemplateProcessingContext
+from samcli.lib.cfn_language_extensions.processors import ForEachProcessor, TemplateParsingProcessor
 from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 PLACEHOLDER_BUCKET = "local-code"
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+# The other language extensions: expanded by CloudFormation, not here (the template uses none of them).
+_NOT_EXPANDED = ("Fn::Length", "Fn::ToJsonString")
 
 _CODE_PROPERTIES = {
     "AWS::Serverless::Function": "CodeUri",
@@ -29,7 +35,7 @@ _CODE_PROPERTIES = {
 
 @dataclass(frozen=True)
 class Stack:
-    """The SAM template as written, its CloudFormation form, and where each function's code lives."""
+    """The SAM template (its loops expanded), its CloudFormation form, and where each function's code lives."""
 
     sam: dict[str, Any]
     cloudformation: dict[str, Any]
@@ -59,8 +65,50 @@ def read_sam(path: Path = TEMPLATE) -> dict[str, Any]:
     return sam
 
 
+def expand_language_extensions(sam: dict[str, Any]) -> dict[str, Any]:
+    """What CloudFormation's AWS::LanguageExtensions transform does before SAM's, for the one extension the
+    template uses: every Fn::ForEach loop becomes the resources it names. Parameters, conditions and other
+    intrinsics are left for CloudFormation (SAM CLI's full pipeline would resolve them with their defaults)."""
+    transforms = sam.get("Transform", [])
+    transforms = [transforms] if isinstance(transforms, str) else list(transforms)
+    if LANGUAGE_EXTENSIONS not in transforms:
+        return sam
+    context = TemplateProcessingContext(fragment=copy.deepcopy(sam))
+    TemplateParsingProcessor().process_template(context)
+    ForEachProcessor().process_template(context)
+    expanded: dict[str, Any] = _literal_names(context.fragment)
+    text = json.dumps(expanded)
+    unexpanded = [name for name in _NOT_EXPANDED if f'"{name}"' in text]
+    if unexpanded:
+        raise ValueError(f"{', '.join(unexpanded)}: expanded by CloudFormation only, not by the local cloud")
+    expanded["Transform"] = [name for name in transforms if name != LANGUAGE_EXTENSIONS]
+    return expanded
+
+
+def _literal_names(value: Any) -> Any:
+    """`Ref: !Sub ${Function}Function` names a resource from a loop's identifier (the transform allows an
+    intrinsic inside Ref and Fn::GetAtt); once the loop is expanded the Fn::Sub is a plain name: use it."""
+
+    def literal(name: Any) -> Any:
+        plain = isinstance(name, dict) and list(name) == ["Fn::Sub"] and isinstance(name["Fn::Sub"], str)
+        return name["Fn::Sub"] if plain and "${" not in name["Fn::Sub"] else name
+
+    if isinstance(value, list):
+        return [_literal_names(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if list(value) == ["Ref"]:
+        return {"Ref": literal(value["Ref"])}
+    if list(value) == ["Fn::GetAtt"] and isinstance(value["Fn::GetAtt"], list) and value["Fn::GetAtt"]:
+        name, *attribute = value["Fn::GetAtt"]
+        return {"Fn::GetAtt": [literal(name), *attribute]}
+    return {key: _literal_names(item) for key, item in value.items()}
+
+
 def to_cloudformation(sam: dict[str, Any], parameters: dict[str, str] | None = None, base: Path = ROOT) -> Stack:
-    """Run the SAM transform offline. The AWS region comes from the environment (AWS_DEFAULT_REGION)."""
+    """Expand the template's loops, then run the SAM transform offline. The AWS region comes from the
+    environment (AWS_DEFAULT_REGION)."""
+    sam = expand_language_extensions(sam)
     local = copy.deepcopy(sam)
     code_paths: dict[str, Path] = {}
     for logical_id, resource in local.get("Resources", {}).items():

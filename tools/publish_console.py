@@ -27,13 +27,14 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
 
 
 def console_config(outputs: dict[str, str], region: str) -> dict[str, str]:
-    """The console's settings: the API on the same origin under /api, Cognito at the region's endpoint."""
+    """The console's settings: the API under /api and Cognito under /cognito, both on the console's own origin
+    (the distribution's behaviours), so that its Content-Security-Policy needs no other host."""
     return {
         "apiBase": "/api",
         "region": region,
         "userPoolId": outputs["UserPoolId"],
         "userPoolClientId": outputs["UserPoolClientId"],
-        "cognitoEndpoint": f"https://cognito-idp.{region}.amazonaws.com/",
+        "cognitoEndpoint": "/cognito",
     }
 
 

@@ -492,7 +492,8 @@ async function start() {
   const response = await fetch('config.json');
   if (!response.ok) throw new ShopError(`config.json could not be loaded (${response.status}).`);
   config = await response.json();
-  config.cognitoEndpoint ??= `https://cognito-idp.${config.region}.amazonaws.com/`;
+  // Cognito on the console's own origin (the distribution's /cognito behaviour): the CSP allows no other host.
+  config.cognitoEndpoint ??= '/cognito';
   wire();
   showSession();
   await route(false);

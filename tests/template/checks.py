@@ -127,12 +127,18 @@ def mentions(value: Any, logical_id: str) -> bool:
     return False
 
 
+# Pseudo parameters a rule or condition may read, as samconfig.toml deploys (pass them in `parameters` to vary).
+PSEUDO_PARAMETERS = {"AWS::Region": "us-east-1"}
+
+
 def evaluate(expression: Any, parameters: Mapping[str, str], template: Template) -> Any:
     """The value of a condition, rule or parameter expression for the given parameter values (a small subset of
     the intrinsic functions: Ref, Condition, Fn::Equals/Not/And/Or)."""
     if not isinstance(expression, dict) or len(expression) != 1:
         return expression
     (function, argument), *_ = expression.items()
+    if function == "Ref" and argument in PSEUDO_PARAMETERS:
+        return parameters.get(argument, PSEUDO_PARAMETERS[argument])
     if function == "Ref":
         return parameters.get(argument, str(template["Parameters"][argument].get("Default")))
     if function == "Condition":
@@ -591,8 +597,8 @@ def _retention_days(value: Any, template: Template) -> list[Any]:
 
 
 def function_problems(template: Template) -> list[str]:
-    """Every function: the runtime and architecture the layer is built for, active tracing, and a log group of
-    its own with a retention (otherwise Lambda creates one that keeps logs forever)."""
+    """Every function: the runtime and architecture the layer is built for, active tracing, a log group of its
+    own with a retention (otherwise Lambda creates one that keeps logs forever), and its alarms."""
     problems = []
     log_groups = resources(template, "AWS::Logs::LogGroup")
     for logical_id, function in resources(template, "AWS::Lambda::Function").items():
@@ -621,7 +627,27 @@ def function_problems(template: Template) -> list[str]:
             days = _retention_days(group["Properties"].get("RetentionInDays"), template)
             if not days or not all(isinstance(day, int) and day > 0 for day in days):
                 problems.append(f"{logical_id}: log group retention is not set ({days})")
+        problems += _function_alarm_problems(logical_id, template)
     return problems
+
+
+FUNCTION_ALARM_METRICS = ("Errors", "Throttles")
+
+
+def _function_alarm_problems(logical_id: str, template: Template) -> list[str]:
+    """A function's errors and throttles each raise an alarm to the ops topic."""
+    watched = {
+        alarm["Properties"].get("MetricName")
+        for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "AWS/Lambda"
+        and any(
+            dimension.get("Name") == "FunctionName" and mentions(dimension.get("Value"), logical_id)
+            for dimension in alarm["Properties"].get("Dimensions", [])
+        )
+        and any(mentions(action, "OpsTopic") for action in alarm["Properties"].get("AlarmActions", []))
+    }
+    missing = [metric for metric in FUNCTION_ALARM_METRICS if metric not in watched]
+    return [f"{logical_id}: no {metric} alarm to the ops topic" for metric in missing]
 
 
 def _is_table_variable(name: str) -> bool:
@@ -684,3 +710,96 @@ def warm_start_problems(template: Template, parameters: Mapping[str, str]) -> li
         if has_snap_start and has_provisioned:
             problems.append(f"{logical_id}: SnapStart and provisioned concurrency on one version")
     return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The edge: WAF and the custom domain
+# ---------------------------------------------------------------------------------------------------------------
+MANAGED_RULE_GROUPS = {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+TLS_1_2 = {"distribution": "TLSv1.2_2021", "api": "TLS_1_2"}
+
+
+def _made(resource: Mapping[str, Any], parameters: Mapping[str, str], template: Template) -> bool:
+    """Whether CloudFormation makes this resource with these parameters (its Condition, if any)."""
+    condition = resource.get("Condition")
+    return condition is None or bool(evaluate({"Condition": condition}, parameters, template))
+
+
+def _web_acl_problems(template: Template, parameters: Mapping[str, str], config: Mapping[str, Any]) -> list[str]:
+    wanted = evaluate({"Ref": "EnableWaf"}, parameters, template) == "true"
+    given = evaluate({"Ref": "WebAclArn"}, parameters, template)
+    attached = resolve(config.get("WebACLId"), parameters, template)
+    if not wanted and not given:
+        return [] if attached is None else ["the distribution has a web ACL although EnableWaf is false"]
+    if given:
+        return [] if attached == {"Ref": "WebAclArn"} else ["the distribution does not take the given WebAclArn"]
+    acls = {
+        logical_id: acl
+        for logical_id, acl in resources(template, "AWS::WAFv2::WebACL").items()
+        if _made(acl, parameters, template)
+    }
+    if not acls or attached not in [{"Fn::GetAtt": [logical_id, "Arn"]} for logical_id in acls]:
+        return ["the distribution has no web ACL of this stack (EnableWaf is true)"]
+    problems = []
+    for logical_id, acl in acls.items():
+        properties = acl["Properties"]
+        rules = sorted(properties.get("Rules", []), key=lambda rule: rule.get("Priority", 0))
+        if properties.get("Scope") != "CLOUDFRONT":
+            problems.append(f"{logical_id}: scope is not CLOUDFRONT")
+        first = rules[0] if rules else {}
+        if "RateBasedStatement" not in first.get("Statement", {}) or "Block" not in first.get("Action", {}):
+            problems.append(f"{logical_id}: the first rule is not a blocking rate limit")
+        groups = {rule.get("Statement", {}).get("ManagedRuleGroupStatement", {}).get("Name") for rule in rules}
+        problems += [f"{logical_id}: no {group}" for group in sorted(MANAGED_RULE_GROUPS - groups)]
+        logged = [
+            c
+            for c in resources(template, "AWS::WAFv2::LoggingConfiguration").values()
+            if c["Properties"].get("ResourceArn") == {"Fn::GetAtt": [logical_id, "Arn"]}
+        ]
+        if not logged:
+            problems.append(f"{logical_id}: its requests are not logged")
+    return problems
+
+
+def _domain_problems(template: Template, parameters: Mapping[str, str], config: Mapping[str, Any]) -> list[str]:
+    certificate = resolve(config.get("ViewerCertificate"), parameters, template) or {}
+    aliases = resolve(config.get("Aliases"), parameters, template)
+    api_domains = {
+        logical_id: domain
+        for logical_id, domain in resources(template, "AWS::ApiGateway::DomainName").items()
+        if _made(domain, parameters, template)
+    }
+    if not evaluate({"Ref": "DomainName"}, parameters, template):
+        problems = [] if certificate == {"CloudFrontDefaultCertificate": True} else ["no domain, yet no default cert"]
+        return problems + [f"{logical_id}: made without a DomainName" for logical_id in api_domains]
+    problems = []
+    if aliases != [{"Ref": "DomainName"}]:
+        problems.append("the distribution does not answer for DomainName")
+    if certificate.get("AcmCertificateArn") != {"Ref": "CertificateArn"}:
+        problems.append("the distribution does not use CertificateArn")
+    if certificate.get("MinimumProtocolVersion") != TLS_1_2["distribution"]:
+        problems.append(f"the distribution's minimum protocol is {certificate.get('MinimumProtocolVersion')}")
+    if certificate.get("SslSupportMethod") != "sni-only":
+        problems.append("the distribution's certificate is not served by SNI (a dedicated IP costs 600 USD a month)")
+    if not api_domains:
+        problems.append("no API domain name for api.<DomainName>")
+    for logical_id, domain in api_domains.items():
+        properties = domain["Properties"]
+        if properties.get("SecurityPolicy") != TLS_1_2["api"]:
+            problems.append(f"{logical_id}: security policy {properties.get('SecurityPolicy')}, not TLS_1_2")
+        mapped = [
+            m
+            for m in resources(template, "AWS::ApiGateway::BasePathMapping").values()
+            if m["Properties"].get("DomainName") == {"Ref": logical_id}
+        ]
+        if not mapped:
+            problems.append(f"{logical_id}: no base path mapping to the API")
+    return problems
+
+
+def edge_security_problems(template: Template, parameters: Mapping[str, str]) -> list[str]:
+    """With these parameters: the distribution's web ACL (made here or given) blocks floods first and runs AWS's
+    managed rules, and is logged; a custom domain gets TLS 1.2 at least on the distribution and the API."""
+    (distribution,) = resources(template, "AWS::CloudFront::Distribution").values()
+    config = distribution["Properties"]["DistributionConfig"]
+    return _web_acl_problems(template, parameters, config) + _domain_problems(template, parameters, config)

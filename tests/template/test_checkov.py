@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.template import ROOT, TEMPLATE, load_stack, read_sam
+from localcloud.template import ROOT, TEMPLATE, load_stack
 
 pytestmark = pytest.mark.slow  # an external scanner, seconds per run (see the marker in pyproject.toml)
 
@@ -115,7 +115,7 @@ def test_template_has_no_unsuppressed_checkov_findings(
 def template_skips() -> dict[tuple[str, str], str]:
     """(logical id, check id) -> the comment, for every checkov skip in template.yaml."""
     skips: dict[tuple[str, str], str] = {}
-    for logical_id, resource in read_sam()["Resources"].items():
+    for logical_id, resource in load_stack().sam["Resources"].items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
             skips[(logical_id, str(skip.get("id", "")))] = str(skip.get("comment", ""))
     return skips

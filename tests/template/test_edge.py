@@ -1,6 +1,7 @@
 """The edge: the CloudFront Functions deployed from template.yaml are edge/<name>.js byte for byte, edge/'s node
 tests pass, and the distribution is wired as designed (a private console bucket read only through the
-distribution, HTTPS only, the API uncached but for the catalog, each function on its behaviours)."""
+distribution, HTTPS only, the API uncached but for the catalog, Cognito on the console's origin, each function
+on its behaviours)."""
 
 from __future__ import annotations
 
@@ -106,6 +107,29 @@ def _origin_problems(config: Mapping[str, Any], template: Template) -> list[str]
         problems.append("the api origin has an origin path (the stage is named api: /api/x is already its /x)")
     if api.get("CustomOriginConfig", {}).get("OriginProtocolPolicy") != "https-only":
         problems.append("the api origin is not reached over HTTPS only")
+    cognito = origins.get("cognito", {})
+    if checks.as_text(cognito.get("DomainName")) != "cognito-idp.${AWS::Region}.amazonaws.com":
+        problems.append("no cognito origin at Cognito's endpoint in the stack's region")
+    if cognito.get("CustomOriginConfig", {}).get("OriginProtocolPolicy") != "https-only":
+        problems.append("the cognito origin is not reached over HTTPS only")
+    return problems
+
+
+def _cognito_behaviour_problems(behaviours: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The console's only other host was Cognito: on its own origin, the CSP's connect-src is 'self' alone."""
+    cognito = behaviours.get("/cognito", {})
+    problems = []
+    if cognito.get("TargetOriginId") != "cognito":
+        problems.append("no /cognito behaviour to the cognito origin")
+    if (cognito.get("CachePolicyId"), cognito.get("OriginRequestPolicyId")) != (
+        CACHING_DISABLED,
+        ALL_VIEWER_EXCEPT_HOST_HEADER,
+    ):
+        problems.append("/cognito is not CachingDisabled with AllViewerExceptHostHeader")
+    if "POST" not in cognito.get("AllowedMethods", []):
+        problems.append("/cognito does not take POST")
+    if _associations(cognito).get("viewer-request") != "ViewerRequestFunction":
+        problems.append("/cognito does not run ViewerRequestFunction (which sends it to Cognito's root)")
     return problems
 
 
@@ -133,6 +157,7 @@ def _behaviour_problems(config: Mapping[str, Any], template: Template) -> list[s
         ALL_VIEWER_EXCEPT_HOST_HEADER,
     ):
         problems.append("/api/* is not CachingDisabled with AllViewerExceptHostHeader")
+    problems += _cognito_behaviour_problems(behaviours)
     patterns = list(behaviours)
     catalog = behaviours.get("/api/products*", {})
     ahead = "/api/products*" in patterns and patterns.index("/api/products*") < patterns.index("/api/*")
@@ -153,7 +178,8 @@ def _behaviour_problems(config: Mapping[str, Any], template: Template) -> list[s
 
 
 def distribution_problems(template: Template) -> list[str]:
-    """The one distribution: console at /, API at /api/*, HTTPS only, the price class a parameter, logs kept."""
+    """The one distribution: console at /, API at /api/*, Cognito at /cognito, HTTPS only, the price class a
+    parameter, logs kept."""
     distributions = checks.resources(template, "AWS::CloudFront::Distribution")
     if len(distributions) != 1:
         return [f"{len(distributions)} distributions, expected one"]
@@ -305,6 +331,16 @@ def _api_without_headers(template: dict[str, Any]) -> None:
     _api_behaviour(template)["FunctionAssociations"] = []
 
 
+def _cached_cognito(template: dict[str, Any]) -> None:
+    (cognito,) = [b for b in _config(template)["CacheBehaviors"] if b["PathPattern"] == "/cognito"]
+    cognito["CachePolicyId"] = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+
+def _cognito_elsewhere(template: dict[str, Any]) -> None:
+    (cognito,) = [o for o in _config(template)["Origins"] if o["Id"] == "cognito"]
+    cognito["DomainName"] = "cognito-idp.us-east-1.amazonaws.com"
+
+
 def _catalog_after_api(template: dict[str, Any]) -> None:
     _config(template)["CacheBehaviors"].reverse()
 
@@ -327,6 +363,8 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[Template], l
     "code differs by a byte": (_one_more_byte, function_code_problems, "not edge/viewer-request.js byte for byte"),
     "old runtime": (_old_runtime, function_code_problems, "runtime is not cloudfront-js-2.0"),
     "API cached": (_cached_api, distribution_problems, "/api/* is not CachingDisabled"),
+    "Cognito cached": (_cached_cognito, distribution_problems, "/cognito is not CachingDisabled"),
+    "Cognito in another region": (_cognito_elsewhere, distribution_problems, "no cognito origin at Cognito's"),
     "plain HTTP": (_plain_http, distribution_problems, "behaviour *: viewers may use plain HTTP"),
     "API without security headers": (_api_without_headers, distribution_problems, "behaviour /api/*: no security"),
     "catalog after the API": (_catalog_after_api, distribution_problems, "ahead of /api/*"),

@@ -4,6 +4,7 @@ settings the layer and the operations depend on. Each check is also run on a bro
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -301,6 +302,111 @@ def test_check_reports_a_broken_template(case: str) -> None:
     break_template(sam)
 
     problems = check(to_cloudformation(sam).cloudformation)
+
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_a_function_left_out_of_the_operations_loop_is_reported() -> None:
+    # The log groups and alarms come from one Fn::ForEach over the functions' names (template.yaml): a function
+    # added to the template but not to that list has neither.
+    sam = read_sam()
+    _, names, _ = sam["Resources"]["Fn::ForEach::FunctionOperations"]
+    names.remove("CarrierApi")
+
+    problems = checks.function_problems(to_cloudformation(sam).cloudformation)
+
+    assert problems == [
+        "CarrierApiFunction: no log group of its own (LoggingConfig.LogGroup)",
+        "CarrierApiFunction: no Errors alarm to the ops topic",
+        "CarrierApiFunction: no Throttles alarm to the ops topic",
+    ]
+
+
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0b6d4c5e-1111-2222-3333-444455556666"
+EDGE_PARAMETERS = {
+    "defaults": {},
+    "no WAF": {"EnableWaf": "false"},
+    "a web ACL of one's own": {"WebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/shop/1a2b"},
+    "a domain": {"DomainName": "shop.example.com", "CertificateArn": CERTIFICATE, "HostedZoneId": "Z0123456789ABC"},
+    "a domain, no zone": {"DomainName": "shop.example.com", "CertificateArn": CERTIFICATE},
+}
+
+
+@pytest.mark.parametrize("parameters", EDGE_PARAMETERS.values(), ids=EDGE_PARAMETERS)
+def test_the_edge_is_guarded_by_waf_and_tls12_for_each_choice(parameters: dict[str, str]) -> None:
+    cloudformation = to_cloudformation(read_sam(), parameters).cloudformation
+
+    assert checks.rule_accepts(cloudformation, parameters)
+    assert checks.edge_security_problems(cloudformation, parameters) == []
+
+
+REFUSED_EDGE_PARAMETERS = {
+    "WAF made outside us-east-1": {"AWS::Region": "eu-west-1"},
+    "a domain without its certificate": {"DomainName": "shop.example.com"},
+    "api.<domain> outside us-east-1 without a regional certificate": {
+        "AWS::Region": "eu-west-1",
+        "EnableWaf": "false",
+        "DomainName": "shop.example.com",
+        "CertificateArn": CERTIFICATE,
+    },
+    "a hosted zone without a domain": {"HostedZoneId": "Z0123456789ABC"},
+}
+ACCEPTED_OUTSIDE_US_EAST_1 = {
+    "AWS::Region": "eu-west-1",
+    "WebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/shop/1a2b",
+    "DomainName": "shop.example.com",
+    "CertificateArn": CERTIFICATE,
+    "ApiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0b6d4c5e-1111-2222-3333-444455556666",
+}
+
+
+@pytest.mark.parametrize("parameters", REFUSED_EDGE_PARAMETERS.values(), ids=REFUSED_EDGE_PARAMETERS)
+def test_the_rules_refuse_an_edge_that_cannot_work(cloudformation: dict[str, Any], parameters: dict[str, str]) -> None:
+    assert not checks.rule_accepts(cloudformation, parameters)
+    assert checks.rule_accepts(cloudformation, ACCEPTED_OUTSIDE_US_EAST_1)
+
+
+def test_the_certificate_parameter_takes_only_us_east_1(cloudformation: dict[str, Any]) -> None:
+    # CloudFront reads certificates from us-east-1 only: CloudFormation refuses any other before deploying.
+    pattern = cloudformation["Parameters"]["CertificateArn"]["AllowedPattern"]
+
+    assert re.fullmatch(pattern, CERTIFICATE)
+    assert re.fullmatch(pattern, "")
+    assert not re.fullmatch(pattern, CERTIFICATE.replace("us-east-1", "eu-west-1"))
+
+
+def _waf_without_rate_limit(sam: dict[str, Any]) -> None:
+    sam["Resources"]["EdgeWebAcl"]["Properties"]["Rules"].pop(0)
+
+
+def _waf_not_attached(sam: dict[str, Any]) -> None:
+    del sam["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["WebACLId"]
+
+
+def _tls_1_0_api(sam: dict[str, Any]) -> None:
+    sam["Resources"]["ApiDomain"]["Properties"]["SecurityPolicy"] = "TLS_1_0"
+
+
+def _old_viewer_protocol(sam: dict[str, Any]) -> None:
+    config = sam["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    config["ViewerCertificate"]["Fn::If"][1]["MinimumProtocolVersion"] = "TLSv1"
+
+
+BROKEN_EDGE = {
+    "no rate limit": (_waf_without_rate_limit, {}, "the first rule is not a blocking rate limit"),
+    "WAF not attached": (_waf_not_attached, {}, "no web ACL of this stack"),
+    "API on TLS 1.0": (_tls_1_0_api, EDGE_PARAMETERS["a domain"], "ApiDomain: security policy TLS_1_0"),
+    "viewer TLS 1.0": (_old_viewer_protocol, EDGE_PARAMETERS["a domain"], "minimum protocol is TLSv1"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_EDGE)
+def test_edge_check_reports_a_broken_template(case: str) -> None:
+    break_template, parameters, expected = BROKEN_EDGE[case]
+    sam = copy.deepcopy(load_stack().sam)
+    break_template(sam)
+
+    problems = checks.edge_security_problems(to_cloudformation(sam, parameters).cloudformation, parameters)
 
     assert any(expected in problem for problem in problems), problems
 

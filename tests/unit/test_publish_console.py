@@ -64,7 +64,8 @@ def test_every_console_file_and_its_config_are_uploaded_with_their_types(aws: An
     config = json.loads(s3.get_object(Bucket="console-bucket", Key="config.json")["Body"].read())
     assert config == console_config(outputs, "us-east-1")
     assert config["apiBase"] == "/api"
-    assert config["cognitoEndpoint"] == "https://cognito-idp.us-east-1.amazonaws.com/"
+    assert config["cognitoEndpoint"] == "/cognito"  # the distribution's behaviour: CSP connect-src 'self'
+    assert config["region"] == "us-east-1"
 
 
 def test_publishing_invalidates_the_distributions_copies(aws: Any) -> None:

@@ -53,15 +53,17 @@ def test_the_same_key_with_another_amount_is_refused_and_charges_nothing_more(dy
     assert [entry["amountCents"] for entry in ledger(dynamodb)] == [5000]
 
 
-def test_a_flaky_card_fails_twice_under_its_key_then_succeeds(dynamodb: Any) -> None:
+def test_a_flaky_card_is_answered_unavailable_twice_under_its_key_then_succeeds(dynamodb: Any) -> None:
     flaky = CHARGE | {"paymentToken": "tok_flaky"}
 
-    for _ in range(2):
-        with pytest.raises(ProviderUnavailable):
-            call(flaky)
+    # An answer, as a real provider's 503: the provider's function does not fail (its error alarm stays quiet).
+    unavailable = [call(flaky) for _ in range(2)]
     charged = call(flaky)
 
+    assert [answer["error"] for answer in unavailable] == ["ProviderUnavailable"] * 2
     assert charged["status"] == "succeeded"
+    with pytest.raises(ProviderUnavailable):  # the card network itself, under the handler
+        SimulatedPaymentProvider(TABLE_NAMES["PaymentProviderTable"], dynamodb)._decide("tok_flaky", 1)
 
 
 def test_a_declined_card_stays_declined_under_its_key(dynamodb: Any) -> None:
@@ -144,6 +146,14 @@ def test_the_providers_outage_or_time_out_is_the_provider_unavailable(error_type
 
     with stubber, pytest.raises(PaymentProviderUnavailable):
         provider.charge("charge-o1", 5000, "tok_ok", "o1")
+
+
+def test_the_providers_unavailable_answer_is_the_provider_unavailable() -> None:
+    provider, stubber = stubbed()
+    stubber.add_response("invoke", answer({"error": "ProviderUnavailable", "message": "the card network timed out"}))
+
+    with stubber, pytest.raises(PaymentProviderUnavailable, match="card network timed out"):
+        provider.charge("charge-o1", 5000, "tok_flaky", "o1")
 
 
 def test_a_read_time_out_is_the_provider_unavailable() -> None:

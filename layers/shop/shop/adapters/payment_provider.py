@@ -22,9 +22,9 @@ from shop.domain.payments import ChargeStatus, PaymentProviderUnavailable, Refun
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-# The provider's own error types that mean "not now": an outage, and a time-out on its side.
+# The provider's answers and function errors that mean "not now": an outage, and a time-out on its side.
 _TRANSIENT_ERRORS = frozenset({"ProviderUnavailable", "Sandbox.Timedout"})
-# A call to the provider is made once per attempt; the workflow's retry policy (with backoff) owns the retries.
+# A call to the provider is made once per attempt; the workflow waits and charges again (shop.domain.payments).
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=30)
 
 
@@ -79,4 +79,6 @@ class PaymentProvider:
             if error in _TRANSIENT_ERRORS:
                 raise PaymentProviderUnavailable(f"the provider answered {error}")
             raise RuntimeError(f"the provider failed: {error}: {payload.get('errorMessage', '')}")
+        if payload.get("error") in _TRANSIENT_ERRORS:  # answered, as a real provider's 503
+            raise PaymentProviderUnavailable(f"the provider answered {payload['error']}: {payload.get('message', '')}")
         return payload

@@ -76,6 +76,18 @@ class PaymentsLedger:
             )
         return Payment.model_validate(from_attributes(response["Attributes"]))
 
+    def note_unanswered(self, order: Order) -> int:
+        """Count one more call the provider left unanswered for this payment; returns the count so far."""
+        with translated_errors():
+            response = self._client.update_item(
+                TableName=self.table_name,
+                Key=self._key(order),
+                UpdateExpression="ADD providerUnanswered :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
+        return int(response["Attributes"]["providerUnanswered"]["N"])
+
     def capture(self, order: Order, charge_id: str, at: datetime) -> Payment:
         """PENDING → CAPTURED with the provider's charge. The loser of a race gets the record as the winner left it."""
         return self._move(

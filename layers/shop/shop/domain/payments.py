@@ -42,7 +42,23 @@ class PaymentDeclined(DomainError):
 
 
 class PaymentProviderUnavailable(DomainError):
-    """The provider did not answer (an outage, a throttle, a time-out): the workflow retries with backoff."""
+    """The provider did not answer (an outage, a throttle, a time-out): ask again later under the same key."""
+
+
+# Asking again after the provider did not answer: up to six times, waiting 2, 4, 8, 16, 30, 30 s at most (about a
+# minute and a half in all), each wait drawn at random below its ceiling so that a burst of orders spreads out.
+PROVIDER_RETRIES = 6
+PROVIDER_FIRST_WAIT_SECONDS = 2
+PROVIDER_MAX_WAIT_SECONDS = 30
+
+
+def provider_retry_after(unanswered: int, draw: float) -> int:
+    """Seconds to wait before asking the provider again after its `unanswered`-th silence (exponential backoff
+    with full jitter, `draw` in [0, 1), at least one second); 0 once the retries are spent."""
+    if unanswered > PROVIDER_RETRIES:
+        return 0
+    ceiling = min(PROVIDER_MAX_WAIT_SECONDS, PROVIDER_FIRST_WAIT_SECONDS * int(2 ** (unanswered - 1)))
+    return max(1, round(draw * ceiling))
 
 
 def idempotency_key(order_id: str) -> str:

@@ -36,6 +36,7 @@ class StepOutcome(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"  # short of units, or a product no longer sold
     DECLINED = "DECLINED"  # the card was refused
     ORDER_GONE = "ORDER_GONE"  # the order left the status the step expected (the customer cancelled it)
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"  # the payment provider did not answer: ask again, or give up
 
 
 # Errors the workflow catches by name: SendTaskFailure errors of people's decisions and the warehouse's give-up,
@@ -73,6 +74,7 @@ _BY_STEP_OUTCOME: Mapping[str, Outcome] = {
     StepOutcome.OUT_OF_STOCK: Outcome.OUT_OF_STOCK,
     StepOutcome.DECLINED: Outcome.PAYMENT_DECLINED,
     StepOutcome.ORDER_GONE: Outcome.CANCELLED,
+    StepOutcome.PROVIDER_UNAVAILABLE: Outcome.TECHNICAL_FAILURE,  # every retry went unanswered
 }
 _BY_ERROR: Mapping[str, Outcome] = {
     ORDER_REJECTED: Outcome.REJECTED,

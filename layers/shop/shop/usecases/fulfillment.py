@@ -8,7 +8,8 @@ retry may mend.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +33,13 @@ from shop.domain.errors import (
     OwnOrder,
 )
 from shop.domain.models import FailureReason, Order, OrderLine, OrderStatus, ShippingAddress, ShopModel
-from shop.domain.payments import ChargeStatus, PaymentState, RefundStatus
+from shop.domain.payments import (
+    ChargeStatus,
+    PaymentProviderUnavailable,
+    PaymentState,
+    RefundStatus,
+    provider_retry_after,
+)
 from shop.domain.settlement import (
     ORDER_REJECTED,
     SHIPPED_STATUSES,
@@ -77,6 +84,9 @@ class StepResult(ShopModel):
 class ChargeResult(StepResult):
     amount_cents: int = 0
     charge_id: str | None = None
+    # With PROVIDER_UNAVAILABLE: how long the workflow waits before charging again (0: the retries are spent).
+    # Always present, as the workflow selects it by path.
+    retry_after_seconds: int = 0
 
 
 class Settlement(ShopModel):
@@ -173,22 +183,35 @@ def _resume(workflow: OrderWorkflow, task_token: str, decision: ApprovalState, c
 
 
 def charge_payment(
-    orders: OrdersTable, payments: PaymentsLedger, provider: PaymentProvider, ref: OrderRef, now: datetime
+    orders: OrdersTable,
+    payments: PaymentsLedger,
+    provider: PaymentProvider,
+    ref: OrderRef,
+    now: datetime,
+    *,
+    draw: Callable[[], float] = random.random,
 ) -> ChargeResult:
     """Take the order's total once, and mark it PAID.
 
     The payment is recorded PENDING before the provider is called, with an idempotency key derived from the order:
     a retry after a time-out asks the provider again under the same key and gets the charge it made, never a
     second one. An order that moved on meanwhile is ORDER_GONE; the compensating step refunds what was taken.
+    A provider that does not answer is PROVIDER_UNAVAILABLE, a result rather than an error (the function's error
+    alarm is for faults of its own): the workflow waits the time returned and charges again, under the same key.
     """
     order = load(orders, ref)
     if order.status not in _CHARGEABLE:
         return ChargeResult(outcome=StepOutcome.ORDER_GONE)
     payment = payments.begin(order, now)
     if payment.payment_state is PaymentState.PENDING:
-        charge = provider.charge(
-            payment.idempotency_key, order.total_cents, payments.payment_token(order), reference=order.order_id
-        )
+        try:
+            charge = provider.charge(
+                payment.idempotency_key, order.total_cents, payments.payment_token(order), reference=order.order_id
+            )
+        except PaymentProviderUnavailable as silence:
+            unanswered = payments.note_unanswered(order)
+            wait = provider_retry_after(unanswered, draw())
+            return ChargeResult(outcome=StepOutcome.PROVIDER_UNAVAILABLE, detail=str(silence), retry_after_seconds=wait)
         if charge.status is ChargeStatus.DECLINED:
             payment = payments.close(order, PaymentState.DECLINED, now, sources=(PaymentState.PENDING,))
         elif charge.status is ChargeStatus.VOIDED:
