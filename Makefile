@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml package-lock.json
 install: $(STAMP) ## Create .venv and install everything (re-run when pyproject.toml changes)
 
 ARGS ?=
-run: install ## Run the whole stack on this machine (no Docker, no AWS account): API on 127.0.0.1:3000; Ctrl-C stops (ARGS=...)
+run: install ## Run the whole stack here (no Docker, no AWS account): console on 127.0.0.1:3000, data kept in .localcloud/ (ARGS=--fresh ...)
 	python -m localcloud $(ARGS)
 
 demo: install ## Play the whole order story against a fresh local cloud, with a timeline (non-zero if a step fails)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -476,7 +477,7 @@ def _claims_as_gateway_passes_them(token: str) -> dict[str, str]:
 
 def direct_event(shop: Shop, order_id: str) -> dict[str, Any]:
     """A REST proxy event for GET /orders/{id} as the gateway builds it (the parts the function reads)."""
-    headers = {**shop.headers, "Host": shop.endpoints.api.removeprefix("http://"), "Accept": "*/*"}
+    headers = {**shop.headers, "Host": urlsplit(shop.endpoints.api).netloc, "Accept": "*/*"}
     return {
         "resource": "/orders/{orderId}",
         "path": f"/orders/{order_id}",

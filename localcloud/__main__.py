@@ -2,6 +2,10 @@
 
 python -m localcloud [--api-port 3000] [--aws-port 4566] [--config localcloud.toml] [--parameter Name=Value ...]
                      [--account-concurrency 50] [--fault fault=...,function=...,probability=0.1 ...] [--fault-seed 7]
+                     [--state-dir .localcloud/state] [--fresh]
+
+The data (tables, queues, users, objects) is kept in --state-dir and comes back at the next start (localcloud.state);
+--fresh starts empty (and the state kept from then on replaces the old).
 
 Parameters come from the template's defaults, then the config file's [parameters] table, then --parameter.
 Fault rules (localcloud/faults.py) come from the config file's [faults] table, then --fault; a running cloud takes
@@ -20,9 +24,11 @@ from pathlib import Path
 
 from localcloud.cloud import DEFAULT_ACCOUNT_CONCURRENCY, LocalCloud
 from localcloud.faults import FaultPlan, FaultRuleError, parse_rule_text, rules_from_config
+from localcloud.state import STATE_FILE
 from localcloud.users import ensure_user
 from tools.seed import seed
 
+STATE_DIR = Path(".localcloud/state")
 DEMO_PASSWORD = "Local-demo-Passw0rd"  # noqa: S105  (a local demo account on a local emulator)
 DEMO_USERS = (("customer@example.com", "customers"), ("approver@example.com", "admins"))
 
@@ -41,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fault", action="append", default=[], metavar="fault=...,KEY=VALUE", help="a fault rule")
     parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault rules' random draws")
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="where the data is kept across restarts")
+    parser.add_argument("--fresh", action="store_true", help="start empty: forget the data kept in --state-dir")
     args = parser.parse_args(argv)
     config = tomllib.loads(args.config.read_text()) if args.config.is_file() else {}
     parameters = {k: str(v) for k, v in config.get("parameters", {}).items()}
@@ -53,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     faults = FaultPlan(seed=fault_seed if args.fault_seed is None else args.fault_seed)
     faults.add(rules)
 
+    if args.fresh:
+        (args.state_dir / STATE_FILE).unlink(missing_ok=True)
     started = time.monotonic()
     cloud = LocalCloud(
+        state_dir=args.state_dir,
         parameters=parameters,
         api_port=args.api_port,
         aws_port=args.aws_port,
@@ -65,14 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         endpoints = cloud.start()
-        seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
+        if cloud.restored is None:  # a catalog kept from the last run keeps its stock
+            seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
         cognito = cloud.client("cognito-idp")
         for email, group in DEMO_USERS:
             ensure_user(cognito, endpoints.user_pool_id, email, DEMO_PASSWORD, group)
         print(
             f"""
 local cloud ready in {time.monotonic() - started:.1f} s
-  API              {endpoints.api}   (also under {endpoints.api}/api/)
+  console          {endpoints.console}   (the web console; the API is under its /api/, as on CloudFront)
+  API              {endpoints.api}
   AWS endpoint     {endpoints.aws}   (AWS_ENDPOINT_URL for boto3 and the aws CLI; any credentials)
   user pool        {endpoints.user_pool_id}   client {endpoints.user_pool_client_id}
   demo customer    customer@example.com / {DEMO_PASSWORD}

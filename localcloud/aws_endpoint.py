@@ -30,6 +30,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from localcloud.cognito_keys import PoolKeys, PoolKeySets
 from localcloud.faults import Call, Fault, FaultPlan, FaultRuleError, Rule
 from localcloud.iam import IamEnforcement, Policies, json_object, read_body
 
@@ -75,9 +76,11 @@ class FaultyMotoServer(ThreadedMotoServer):
         port: int = 0,
         outputs: Callable[[], Mapping[str, Any]] | None = None,
         policies: Policies | None = None,
+        pool_keys: PoolKeys | None = None,
     ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.policies = policies or Policies(account_id)
+        self.pool_keys = pool_keys or PoolKeys(account_id)
         self.region = region
         self.application = FaultInjection(
             DomainDispatcherApplication(create_backend_app),
@@ -90,7 +93,7 @@ class FaultyMotoServer(ThreadedMotoServer):
     def _server_entry(self) -> None:
         # ThreadedMotoServer's own entry, with our application in front of moto's dispatcher.
         # IAM first, as in AWS: a refused call is never throttled or conflicted, and never reaches the backend.
-        application = IamEnforcement(self.application, self.policies, self.region)
+        application = IamEnforcement(PoolKeySets(self.application, self.pool_keys), self.policies, self.region)
         self._server = make_server(self._ip_address, self._port, application, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()

@@ -328,7 +328,7 @@ class Run:
             ("orders planned / placed / could not place", f"{len(self.plan)} / {len(placed_ids)} / {len(unplaced)}"),
             *[(f"  {kind}", str(count)) for kind, count in sorted(Counter(p.kind.value for p in self.plan).items())],
             *[(f"fault {label}", str(count)) for label, count in sorted(self.faults.counts().items())],
-            ("client retries (5xx or no answer)", str(sum(customer.retries for customer in customers))),
+            ("client retries (5xx, 429 or no answer)", str(sum(customer.retries for customer in customers))),
             ("client errors", "; ".join(placed.error for placed in self.plan if placed.error)[:300] or "0"),
             *verdict.rows,
         ]

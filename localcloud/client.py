@@ -40,7 +40,7 @@ class ShopClient:
     timeout: float = 15.0
     attempts: int = 6
     session: requests.Session = field(default_factory=requests.Session)
-    retries: int = 0  # how many requests were tried again (5xx or no answer)
+    retries: int = 0  # how many requests were tried again (5xx, 429 or no answer)
 
     def with_token(self, token: str) -> ShopClient:
         return ShopClient(self.api, token, self.timeout, self.attempts)
@@ -95,7 +95,8 @@ class ShopClient:
     # -- Plumbing -------------------------------------------------------------------------------------------------
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One request, tried again with backoff on a 5xx or no answer (what API Gateway's clients should do)."""
+        """One request, tried again with backoff on a 5xx, a 429 or no answer (what API Gateway's clients should
+        do: its throttles answer 429)."""
         headers = dict(kwargs.pop("headers", {}))
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -109,7 +110,8 @@ class ShopClient:
                 if attempt == self.attempts:
                     raise
             else:
-                if response.status_code < 500 or attempt == self.attempts:
+                retryable = response.status_code >= 500 or response.status_code == 429
+                if not retryable or attempt == self.attempts:
                     return response
             self.retries += 1
             time.sleep(delay)

@@ -9,7 +9,6 @@ cloud.stop()                # everything down, no stray processes
 from __future__ import annotations
 
 import contextlib
-import gzip
 import inspect
 import io
 import json
@@ -25,19 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import moto.cognitoidp
 import requests
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.core.exceptions import JsonRESTError
 from moto.sns.models import Subscription
 
-from localcloud import pollers
+from localcloud import pollers, state
 from localcloud.async_invoke import AsyncInvoker, InvokeConfig
 from localcloud.aws_endpoint import FaultInjection, FaultyMotoServer
+from localcloud.cognito_keys import PoolKeys
 from localcloud.edge import default_viewer_response_code, viewer_response_headers
 from localcloud.faults import Call, FaultPlan, Injection
-from localcloud.gateway import Gateway, TokenVerifier, routes_from_rest_api
+from localcloud.gateway import Gateway, Quota, Throttle, TokenVerifier, UsagePlan, routes_from_rest_api
 from localcloud.iam import Policies
+from localcloud.moto_fixes import fixed_moto
 from localcloud.provision import create_table
 from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values, references
 from localcloud.template import ROOT, TEMPLATE, Stack, read_sam, to_cloudformation
@@ -45,6 +45,9 @@ from localcloud.triggers import PostConfirmation, post_confirmation
 from localcloud.workers import FunctionSpec, Runtime, ServiceError, TooManyRequestsError, parse_function_name
 
 ACCOUNT_ID = "123456789012"
+# API Gateway's throttle for an account's APIs in a region, where nothing in the template sets one.
+ACCOUNT_THROTTLE = Throttle(rate=10_000, burst=5_000)
+DEFAULT_STAGE = "api"  # a template with no stage, or several: the routes are served under /api
 # Lambda's concurrency limit for the local account: what all functions share, reservations included. (AWS's default
 # is 1,000; here every concurrent invocation is a process on one machine.)
 DEFAULT_ACCOUNT_CONCURRENCY = 50
@@ -56,7 +59,6 @@ NOT_EMULATED_QUIETLY = frozenset(
     {
         "AWS::Lambda::Permission",
         "AWS::ApiGateway::Deployment",
-        "AWS::ApiGateway::Stage",
         "AWS::ApiGateway::Account",
         "AWS::ApiGateway::UsagePlanKey",
         "AWS::SQS::QueuePolicy",
@@ -70,12 +72,13 @@ class Endpoints:
     """What a client of the local cloud needs to know."""
 
     aws: str
-    api: str
+    api: str  # the REST API's stage, as the ApiUrl output names it (http://127.0.0.1:3000/api)
     region: str
     user_pool_id: str = ""
     user_pool_client_id: str = ""
     carrier_api_key: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
+    console: str = ""  # the console's origin, as the distribution serves it (the API is under its /api/)
 
 
 def creation_order(resources: Mapping[str, Any]) -> Iterator[str]:
@@ -119,8 +122,14 @@ class LocalCloud:
         faults: FaultPlan | None = None,
         poll_interval: float = 0.2,
         log: Callable[[str], None] = print,
+        state_dir: Path | None = None,
     ) -> None:
         self.template = template
+        # Where the data is kept across restarts (localcloud.state); None: the cloud starts empty and keeps nothing.
+        self.state_dir = state_dir
+        self._state_keeper: state.StateKeeper | None = None
+        self.restored: dict[str, int] | None = None  # what came back from state_dir at start (None: nothing kept)
+        self.account_id = ACCOUNT_ID
         self.parameter_overrides = dict(parameters or {})
         self.stack_name = stack_name
         self.region = region
@@ -131,6 +140,7 @@ class LocalCloud:
         self.faults = faults if faults is not None else FaultPlan()
         # The execution roles, and every call their functions made (localcloud.iam).
         self.iam = Policies(ACCOUNT_ID)
+        self.pool_keys = PoolKeys(ACCOUNT_ID)  # each user pool signs with a key of its own (localcloud.cognito_keys)
         self._logical_ids: dict[str, str] = {}  # physical name (table, function, queue) -> logical id
         self.poll_interval = poll_interval
         self.log = log
@@ -148,7 +158,8 @@ class LocalCloud:
         self._async_invoker: AsyncInvoker | None = None
         self._workdir = Path(tempfile.mkdtemp(prefix="localcloud-"))
         self._api_keys: dict[str, str] = {}  # key value -> key id
-        self._usage_limit = 5.0
+        self.usage_plan = UsagePlan(ACCOUNT_THROTTLE)  # the template's usage plan replaces it
+        self.stage_throttle: Throttle | None = None  # the stage's MethodSettings for /* and *
         self._tables: dict[str, tuple[str, dict[str, Any]]] = {}
         self._client_ids: list[str] = []
         self._layer_dirs: dict[str, Path] = {}
@@ -157,7 +168,7 @@ class LocalCloud:
         self._triggers: list[tuple[str, str, str]] = []  # (Cognito trigger, user pool id, function)
         self._edge_functions: dict[str, str] = {}  # CloudFront Function logical id -> its code
         self._lock = threading.Lock()
-        self._patches = contextlib.ExitStack()  # moto's behaviour changed while the cloud runs (Cognito triggers)
+        self._patches = contextlib.ExitStack()  # moto's behaviour changed while the cloud runs (memory, triggers)
         self.endpoints: Endpoints | None = None
         self._saved_environment: dict[str, str | None] = {}
 
@@ -165,6 +176,7 @@ class LocalCloud:
     # Lifecycle
     # ------------------------------------------------------------------------------------------------------
     def start(self) -> Endpoints:
+        self._patches.enter_context(fixed_moto())  # moto's memory stays flat however long the cloud runs
         aws_url = self._start_moto()
         self.stack = to_cloudformation(read_sam(self.template), base=self.template.parent)
         template = self.stack.cloudformation
@@ -190,23 +202,51 @@ class LocalCloud:
             self._provision(logical_id, resource)
         if self.skipped_types:
             self.log("not emulated (ignored): " + ", ".join(sorted(self.skipped_types)))
+        kept = state.read(self.state_dir / state.STATE_FILE) if self.state_dir is not None else None
+        if kept is not None:
+            self.restored = state.restore(self, kept)
+            counts = ", ".join(f"{count} {kind}" for kind, count in self.restored.items())
+            self.log(f"restored from {self.state_dir}: {counts}")
         self._start_runtime(aws_url)
-        api_url = self._start_gateway()
+        console_url = self._start_gateway()
         self._start_async_invocations()
         self._start_pollers()
         self.endpoints = Endpoints(
             aws=aws_url,
-            api=api_url,
+            api=f"{console_url}/{self._stage_name()}",
+            console=console_url,
             region=self.region,
             user_pool_id=str(self.resolver.refs.get("UserPool", "")),
             user_pool_client_id=str(self.resolver.refs.get("UserPoolClient", "")),
             carrier_api_key=next(iter(self._api_keys), ""),
             outputs=self._outputs(),
         )
+        if kept is not None:
+            finished = state.finish_open_orders(self)
+            self.log(
+                f"orders in flight when the cloud stopped: {finished['started']} started again, "
+                f"{finished['settled']} settled (their executions did not survive)"
+            )
+        if self.state_dir is not None:
+            self._state_keeper = state.StateKeeper(self, self.state_dir / state.STATE_FILE)
+            self._state_keeper.start()
         return self.endpoints
+
+    def physical_names(self, resource_type: str) -> dict[str, str]:
+        """Logical id -> the name (or id, or URL) its Ref gives, for this cloud's resources of a type."""
+        if self.stack is None:
+            return {}
+        made = self._resolved.refs
+        return {lid: str(made[lid]) for lid in self.stack.resources_of_type(resource_type) if lid in made}
 
     def stop(self) -> None:
         """Stop everything started, in reverse order; a failure stopping one part does not stop the rest."""
+        if self._state_keeper is not None:  # first, while every part still holds its data
+            try:
+                self._state_keeper.stop()
+            except Exception as exc:  # the last snapshot written stands
+                self.log(f"while saving the state: {exc!r}")
+            self._state_keeper = None
         parts = (self._pollers, self._gateway, self._runtime)
         for part in parts:
             if part is None:
@@ -271,6 +311,7 @@ class LocalCloud:
             # Served at {aws}/_localcloud/outputs once the stack is up (tools/redrive.py --local reads them).
             outputs=lambda: self.endpoints.outputs if self.endpoints is not None else {},
             policies=self.iam,
+            pool_keys=self.pool_keys,
         )
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -373,6 +414,7 @@ class LocalCloud:
             PoolName=self._name(logical_id, props.get("UserPoolName"), 128),
             **{key: value for key, value in props.items() if key in keep},
         )["UserPool"]
+        self.pool_keys.issue(self.region, pool["Id"])  # its own signing key, not moto's bundled one
         for trigger, function in props.get("LambdaConfig", {}).items():
             self._triggers.append((trigger, pool["Id"], str(function)))
         self._set(
@@ -505,10 +547,34 @@ class LocalCloud:
         self._api_keys[value] = logical_id
         self._set(logical_id, logical_id)
 
-    def _usage_plan(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
-        throttle = props.get("Throttle", {})
-        self._usage_limit = float(throttle.get("RateLimit", self._usage_limit))
+    def _plan(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        throttle, quota = props.get("Throttle", {}), props.get("Quota")
+        self.usage_plan = UsagePlan(
+            Throttle(
+                float(throttle.get("RateLimit", ACCOUNT_THROTTLE.rate)),
+                int(throttle.get("BurstLimit", ACCOUNT_THROTTLE.burst)),
+            ),
+            Quota(int(quota["Limit"]), str(quota["Period"])) if quota else None,
+        )
         self._set(logical_id, logical_id)
+
+    def _stage(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        """The stage's default method throttling, from its MethodSettings for every resource and method."""
+        for setting in props.get("MethodSettings", []):
+            if (setting.get("ResourcePath"), setting.get("HttpMethod")) != ("/*", "*"):
+                continue
+            if "ThrottlingRateLimit" in setting or "ThrottlingBurstLimit" in setting:
+                self.stage_throttle = Throttle(
+                    float(setting.get("ThrottlingRateLimit", ACCOUNT_THROTTLE.rate)),
+                    int(setting.get("ThrottlingBurstLimit", ACCOUNT_THROTTLE.burst)),
+                )
+        self._set(logical_id, str(props.get("StageName", logical_id)))
+
+    def _stage_name(self) -> str:
+        """The REST API's stage: the only path prefix API Gateway serves the routes under."""
+        stages = self._stack.resources_of_type("AWS::ApiGateway::Stage").values()
+        names = {str(stage["Properties"]["StageName"]) for stage in stages}
+        return names.pop() if len(names) == 1 else DEFAULT_STAGE
 
     def _rest_api(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
         self._rest_apis[logical_id] = raw.get("Body", {})
@@ -586,7 +652,7 @@ class LocalCloud:
         pool_id = self._resolved.refs.get("UserPool")
         if pool_id:
             jwks = self._workdir / "jwks.json"
-            jwks.write_bytes(gzip.decompress(_moto_jwks().read_bytes()))
+            jwks.write_text(json.dumps(self.pool_keys.key_set(str(pool_id))))
             verifier = TokenVerifier(
                 jwks_url=jwks.as_uri(),
                 issuer=f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}",
@@ -615,10 +681,12 @@ class LocalCloud:
         }
         self._gateway = Gateway(
             routes=routes,
+            stage=self._stage_name(),
             invoke=invoke,
             verifier=verifier,
             api_keys=self._api_keys,
-            usage_limit_per_second=self._usage_limit,
+            usage_plan=self.usage_plan,
+            stage_throttle=self.stage_throttle,
             static_dir=static if static.is_dir() else None,
             extra_files={"/config.json": json.dumps(console_config).encode()},
             cognito_url=f"{self.aws_url}/" if pool_id else None,
@@ -848,10 +916,6 @@ class LocalCloud:
         return outputs
 
 
-def _moto_jwks() -> Path:
-    return Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-public.json.gz"
-
-
 def _empty_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -907,7 +971,8 @@ _PROVISIONERS: dict[str, Callable[[LocalCloud, str, dict[str, Any], dict[str, An
     "AWS::Lambda::Alias": LocalCloud._alias,
     "AWS::StepFunctions::StateMachine": LocalCloud._state_machine,
     "AWS::ApiGateway::ApiKey": LocalCloud._api_key,
-    "AWS::ApiGateway::UsagePlan": LocalCloud._usage_plan,
+    "AWS::ApiGateway::UsagePlan": LocalCloud._plan,
+    "AWS::ApiGateway::Stage": LocalCloud._stage,
     "AWS::ApiGateway::RestApi": LocalCloud._rest_api,
     "AWS::CloudFront::Function": LocalCloud._edge_function,
     "AWS::Lambda::EventSourceMapping": LocalCloud._keep,

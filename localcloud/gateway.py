@@ -332,12 +332,57 @@ def _claim_string(name: str, value: Any) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 
-class _TokenBucket:
-    """A usage plan's throttle for one API key: `rate` requests a second, bursts up to `rate`."""
+@dataclass(frozen=True)
+class Throttle:
+    """API Gateway's token bucket: `rate` requests a second on average, up to `burst` at once."""
 
-    def __init__(self, rate: float) -> None:
-        self._rate = rate
-        self._capacity = max(rate, 1.0)
+    rate: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.burst < 1:
+            raise ValueError(f"a throttle needs a positive rate and a burst of at least 1, not {self}")
+
+
+QUOTA_PERIODS = ("DAY", "WEEK", "MONTH")
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A usage plan's quota: `limit` requests per API key in each calendar `period` (UTC), then 429 until the next."""
+
+    limit: int
+    period: str
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.period not in QUOTA_PERIODS:
+            raise ValueError(f"a quota needs a positive limit and a period in {QUOTA_PERIODS}, not {self}")
+
+    def period_of(self, now: datetime) -> tuple[int, ...]:
+        """Which period `now` falls in: requests in the same one count against the same limit."""
+        day = now.astimezone(UTC).date()
+        if self.period == "DAY":
+            return (day.year, day.month, day.day)
+        if self.period == "WEEK":
+            year, week, _ = day.isocalendar()
+            return (year, week)
+        return (day.year, day.month)
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    """What the template's usage plan sets for each of its API keys."""
+
+    throttle: Throttle
+    quota: Quota | None = None
+
+
+class _TokenBucket:
+    """One throttle's bucket: full at `burst` tokens, refilled at `rate` a second, one token per request."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self._rate = throttle.rate
+        self._capacity = float(throttle.burst)
         self._tokens = self._capacity
         self._updated = time.monotonic()
         self._lock = threading.Lock()
@@ -350,6 +395,26 @@ class _TokenBucket:
             if self._tokens < 1:
                 return False
             self._tokens -= 1
+            return True
+
+
+class _QuotaCounter:
+    """Requests counted per API key and quota period."""
+
+    def __init__(self, quota: Quota, clock: Callable[[], datetime]) -> None:
+        self._quota = quota
+        self._clock = clock
+        self._counts: dict[tuple[str, tuple[int, ...]], int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> bool:
+        period = self._quota.period_of(self._clock())
+        with self._lock:
+            used = self._counts.get((key, period), 0)
+            if used >= self._quota.limit:
+                return False
+            self._counts = {k: v for k, v in self._counts.items() if k[1] == period}  # earlier periods are over
+            self._counts[(key, period)] = used + 1
             return True
 
 
@@ -399,8 +464,11 @@ class Gateway:
         invoke: Invoke,
         verifier: TokenVerifier | None,
         api_keys: Mapping[str, str],  # key value -> key id
-        usage_limit_per_second: float,
+        usage_plan: UsagePlan,
         stage: str = "api",
+        # The stage's default method throttling (MethodSettings for /* and *): a bucket for each method.
+        stage_throttle: Throttle | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),  # what the usage plan's quota periods follow
         cors_origin: str = "*",
         cors_headers: str = "Authorization,Content-Type,Idempotency-Key,X-Api-Key",
         cors_methods: str = "GET,PUT,POST,DELETE,OPTIONS",
@@ -413,8 +481,6 @@ class Gateway:
         # response below 400, replacing the origin's, as CloudFront does in front of the deployed stack.
         viewer_response_headers: Mapping[str, str] | None = None,
     ) -> None:
-        if usage_limit_per_second <= 0:
-            raise ValueError("usage_limit_per_second must be positive")
         if verifier is None and any(route.auth == "cognito" for route in routes):
             raise ValueError("routes with a Cognito authorizer need a TokenVerifier")
         resources: dict[str, _Resource] = {}
@@ -427,7 +493,11 @@ class Gateway:
         self._invoke = invoke
         self._verifier = verifier
         self._api_keys = dict(api_keys)
-        self._buckets = {key: _TokenBucket(usage_limit_per_second) for key in self._api_keys}
+        self._buckets = {key: _TokenBucket(usage_plan.throttle) for key in self._api_keys}
+        self._quota = _QuotaCounter(usage_plan.quota, clock) if usage_plan.quota is not None else None
+        self._stage_throttle = stage_throttle
+        self._method_buckets: dict[tuple[str, str], _TokenBucket] = {}
+        self._method_buckets_lock = threading.Lock()
         self._stage = stage
         self._cors_origin = cors_origin
         self._preflight_headers = [
@@ -501,6 +571,8 @@ class Gateway:
             if request.method == "OPTIONS":  # the template's CORS mock integration
                 return _Reply(200, [*self._preflight_headers, ("Content-Type", "application/json")], b"{}")
             return self._not_found()
+        if not self._method_allows(route):
+            return self._problem(429, "Too Many Requests", "Too Many Requests", "TooManyRequestsException")
         grant = self._authorize(route, request)
         if isinstance(grant, _Reply):
             return grant
@@ -508,6 +580,14 @@ class Gateway:
         reply = self._integrate(route, event)
         reply.function = route.function_logical_id
         return reply
+
+    def _method_allows(self, route: Route) -> bool:
+        """The stage's throttle for this method (each method has its own bucket), before anything else runs."""
+        if self._stage_throttle is None:
+            return True
+        with self._method_buckets_lock:
+            bucket = self._method_buckets.setdefault((route.resource, route.method), _TokenBucket(self._stage_throttle))
+        return bucket.take()
 
     def _authorize(self, route: Route, request: _Request) -> _Grant | _Reply:
         """The route's check: the refusal, or what the event carries about the caller."""
@@ -534,6 +614,8 @@ class Gateway:
             return self._problem(403, "Forbidden", "Forbidden", "ForbiddenException")
         if not self._buckets[value].take():
             return self._problem(429, "Too Many Requests", "Too Many Requests", "TooManyRequestsException")
+        if self._quota is not None and not self._quota.take(value):
+            return self._problem(429, "Too Many Requests", "Limit Exceeded", "LimitExceededException")
         return _Grant(api_key=(value, key_id))
 
     def _integrate(self, route: Route, event: dict[str, Any]) -> _Reply:
@@ -550,9 +632,9 @@ class Gateway:
                 logger.warning("malformed Lambda proxy response", extra={"function": route.function_logical_id})
             status = error_status or 502
             return self._problem(status, "Internal Server Error", "an internal error occurred", "InternalServerError")
+        # The function's own headers only, as API Gateway's proxy integration passes them: CORS on a function's
+        # answer is the function's to give (Powertools' CORSConfig echoes an allowed Origin), never the gateway's.
         reply.headers.append(("x-amzn-RequestId", event["requestContext"]["requestId"]))
-        if not any(name.lower() == "access-control-allow-origin" for name, _ in reply.headers):
-            reply.headers.append(("Access-Control-Allow-Origin", self._cors_origin))
         return reply
 
     def _static_or_not_found(self, request: _Request) -> _Reply:
@@ -595,15 +677,15 @@ class Gateway:
         return _Reply(status, [("Content-Type", headers.get("Content-Type") or "application/x-amz-json-1.1")], content)
 
     def _match(self, path: str) -> tuple[str, _Resource, dict[str, str]] | None:
-        candidates = [path]
+        """The route under the stage's prefix, the only place API Gateway (and CloudFront's /api/*) serves it."""
         prefix = f"/{self._stage}"
-        if path == prefix or path.startswith(prefix + "/"):  # the console calls the API under /api/
-            candidates.append(path[len(prefix) :] or "/")
-        for candidate in candidates:
-            for resource in self._resources:
-                parameters = resource.match(candidate)
-                if parameters is not None:
-                    return candidate, resource, parameters
+        if path != prefix and not path.startswith(prefix + "/"):
+            return None
+        candidate = path[len(prefix) :] or "/"
+        for resource in self._resources:
+            parameters = resource.match(candidate)
+            if parameters is not None:
+                return candidate, resource, parameters
         return None
 
     def _event(

@@ -37,7 +37,7 @@ CHROMIUM_ARGS = [
 # is held to it whether or not the local gateway adds security headers.
 CONSOLE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' https://*.amazonaws.com; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 PASSWORD = "Local-test-Passw0rd"
@@ -59,7 +59,7 @@ class LocalShop:
 
     @property
     def url(self) -> str:
-        return self.endpoints.api
+        return self.endpoints.console
 
     def user(self, email: str, group: str) -> str:
         """A confirmed user of the pool, in `group`; returns the email to sign in with."""

@@ -6,8 +6,12 @@ import time
 import uuid
 from typing import Any
 
+import jwt
 import pytest
 import requests
+from joserfc import jwk
+from joserfc import jwt as jose_jwt
+from moto.utilities.utils import load_resource
 
 from tests.e2e.conftest import PASSWORD, STACK, Target
 
@@ -137,6 +141,15 @@ def test_a_cancel_while_awaiting_approval_ends_the_order(target: Target, custome
     assert too_late.status_code in (404, 409), too_late.text
 
 
+def forged_with_motos_key(token: str) -> str:
+    """The token's claims made an approver's, signed with the RSA key whose private half ships in the moto package:
+    a local cloud that trusted moto's bundled key set would take it (ours gives each pool a key of its own)."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims["cognito:groups"] = ["admins"]
+    key = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+    return jose_jwt.encode({"kid": "dummy", "alg": "RS256"}, claims, key)
+
+
 def test_the_auth_matrix(target: Target, customer: str, approver: str) -> None:
     api = target.api
     mine = place(target, customer, "scale")
@@ -145,6 +158,9 @@ def test_the_auth_matrix(target: Target, customer: str, approver: str) -> None:
     answers = {
         "no token, orders": requests.get(f"{api}/orders", timeout=30).status_code,
         "tampered token": requests.get(f"{api}/orders", headers=auth(customer[:-4] + "AAAA"), timeout=30).status_code,
+        "signed with moto's key": requests.get(
+            f"{api}/approvals", headers=auth(forged_with_motos_key(customer)), timeout=30
+        ).status_code,
         "customer, approvals": requests.get(f"{api}/approvals", headers=auth(customer), timeout=30).status_code,
         "approver, cart": requests.get(f"{api}/cart", headers=auth(approver), timeout=30).status_code,
         "no key, carrier": requests.post(f"{api}/carrier/deliveries", json={}, timeout=30).status_code,
@@ -157,6 +173,7 @@ def test_the_auth_matrix(target: Target, customer: str, approver: str) -> None:
     assert answers == {
         "no token, orders": 401,
         "tampered token": 401,
+        "signed with moto's key": 401,
         "customer, approvals": 403,
         "approver, cart": 403,
         "no key, carrier": 403,

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from localcloud.gateway import Gateway, Route, TokenVerifier, routes_from_rest_api
+from localcloud.gateway import Gateway, Quota, Route, Throttle, TokenVerifier, UsagePlan, routes_from_rest_api
 from localcloud.template import load_stack
 
 # Every test talks to servers it starts on the loopback address, and to nothing else.
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
 ROOT = Path(__file__).resolve().parents[2]
+STAGE = "api"  # the stage the gateway serves the routes under (its default, and template.yaml's StageName)
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Local0001"
 CLIENT_ID = "localclient0001"
 KID = "local-key-1"
@@ -130,7 +132,8 @@ StartGateway = Callable[..., str]
 
 @pytest.fixture
 def start_gateway(template_routes: list[Route], functions: FakeFunctions, jwks: Jwks) -> Iterator[StartGateway]:
-    """Starts a Gateway with template.yaml's routes (plus ECHO) on a free port; returns its base URL."""
+    """Starts a Gateway with template.yaml's routes (plus ECHO) on a free port; returns its stage's URL (as the
+    ApiUrl output names it: http://127.0.0.1:<port>/api); the gateway's root is the console's."""
     started: list[Gateway] = []
 
     def start(**overrides: Any) -> str:
@@ -139,13 +142,13 @@ def start_gateway(template_routes: list[Route], functions: FakeFunctions, jwks: 
             "invoke": functions,
             "verifier": TokenVerifier(jwks_url=jwks.url, issuer=ISSUER, client_ids=[CLIENT_ID]),
             "api_keys": {CARRIER_KEY: CARRIER_KEY_ID},
-            "usage_limit_per_second": 100.0,
+            "usage_plan": UsagePlan(Throttle(rate=100, burst=100)),
             **overrides,
         }
         gateway = Gateway(**settings)
         port = gateway.start(port=0)
         started.append(gateway)
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}/{STAGE}"
 
     yield start
     for gateway in started:
@@ -180,6 +183,11 @@ def id_token(key: rsa.RSAPrivateKey, *, kid: str = KID, algorithm: str = "RS256"
     return jwt.encode(
         {k: v for k, v in payload.items() if v is not None}, key, algorithm=algorithm, headers={"kid": kid}
     )
+
+
+def root(api: str) -> str:
+    """The gateway's root (the console's origin) from its stage's URL."""
+    return api.removesuffix(f"/{STAGE}")
 
 
 def assert_problem(response: requests.Response, status: int) -> dict[str, Any]:
@@ -298,9 +306,12 @@ def test_a_route_without_parameters_or_query_has_none_for_them(api: str, functio
     assert event["multiValueQueryStringParameters"] is None
 
 
-def test_the_api_also_answers_under_the_stage_prefix(api: str, functions: FakeFunctions) -> None:
-    response = requests.get(f"{api}/api/products/espresso-1kg", timeout=5)
+def test_the_routes_are_served_under_the_stage_only(api: str, functions: FakeFunctions) -> None:
+    # As API Gateway (https://<id>.execute-api.<region>.amazonaws.com/api/...) and CloudFront's /api/* put them.
+    outside = requests.get(f"{root(api)}/products/espresso-1kg", timeout=5)
+    response = requests.get(f"{api}/products/espresso-1kg", timeout=5)
 
+    assert_problem(outside, 404)
     assert response.status_code == 200
     event = functions.last_event
     assert event["path"] == "/products/espresso-1kg"
@@ -308,8 +319,8 @@ def test_the_api_also_answers_under_the_stage_prefix(api: str, functions: FakeFu
 
 
 def test_repeated_headers_keep_the_last_value_and_all_values(api: str, functions: FakeFunctions) -> None:
-    connection = http.client.HTTPConnection(api.removeprefix("http://"), timeout=5)
-    connection.putrequest("GET", "/health")
+    connection = http.client.HTTPConnection(root(api).removeprefix("http://"), timeout=5)
+    connection.putrequest("GET", f"/{STAGE}/health")
     connection.putheader("X-Tag", "first")
     connection.putheader("X-Tag", "second")
     connection.endheaders()
@@ -436,7 +447,7 @@ def test_an_unknown_path_is_a_404_problem(api: str, functions: FakeFunctions) ->
 
 
 def test_a_known_path_with_another_method_is_a_404_problem(api: str, functions: FakeFunctions) -> None:
-    assert_problem(requests.delete(f"{api}/api/health", timeout=5), 404)
+    assert_problem(requests.delete(f"{api}/health", timeout=5), 404)
     assert functions.calls == []
 
 
@@ -450,8 +461,8 @@ def test_a_body_over_10_mb_is_refused_with_413(api: str, functions: FakeFunction
 def test_a_body_over_10_mb_announced_with_expect_100_is_refused_before_it_is_sent(
     api: str, functions: FakeFunctions
 ) -> None:
-    connection = http.client.HTTPConnection(api.removeprefix("http://"), timeout=5)
-    connection.putrequest("POST", "/echo")
+    connection = http.client.HTTPConnection(root(api).removeprefix("http://"), timeout=5)
+    connection.putrequest("POST", f"/{STAGE}/echo")
     connection.putheader("Content-Length", str(20 * 1024 * 1024))
     connection.putheader("Expect", "100-continue")
     connection.endheaders()
@@ -624,7 +635,9 @@ def test_a_valid_api_key_and_its_id_reach_the_function(api: str, functions: Fake
 def test_a_key_over_its_usage_limit_is_throttled_with_429(
     start_gateway: StartGateway, functions: FakeFunctions
 ) -> None:
-    api = start_gateway(api_keys={CARRIER_KEY: CARRIER_KEY_ID, "second-key": "k2"}, usage_limit_per_second=2)
+    api = start_gateway(
+        api_keys={CARRIER_KEY: CARRIER_KEY_ID, "second-key": "k2"}, usage_plan=UsagePlan(Throttle(rate=2, burst=2))
+    )
 
     def deliver(key: str) -> int:
         return requests.post(f"{api}/carrier/deliveries", headers={"x-api-key": key}, json={}, timeout=5).status_code
@@ -638,8 +651,53 @@ def test_a_key_over_its_usage_limit_is_throttled_with_429(
     assert deliver(CARRIER_KEY) == 200
 
 
+def test_a_key_may_burst_above_its_rate_up_to_the_plans_burst(start_gateway: StartGateway) -> None:
+    api = start_gateway(usage_plan=UsagePlan(Throttle(rate=1, burst=3)))
+
+    def deliver() -> int:
+        headers = {"x-api-key": CARRIER_KEY}
+        return requests.post(f"{api}/carrier/deliveries", headers=headers, json={}, timeout=5).status_code
+
+    statuses = [deliver() for _ in range(4)]
+    time.sleep(1.1)  # one request a second: one more token
+
+    assert statuses == [200, 200, 200, 429]
+    assert deliver() == 200
+
+
+def test_a_key_past_its_quota_is_refused_until_the_next_period(start_gateway: StartGateway) -> None:
+    now = [datetime(2026, 12, 4, 23, 59, tzinfo=UTC)]
+    api = start_gateway(
+        usage_plan=UsagePlan(Throttle(rate=100, burst=100), Quota(limit=2, period="DAY")), clock=lambda: now[0]
+    )
+
+    def deliver() -> requests.Response:
+        return requests.post(f"{api}/carrier/deliveries", headers={"x-api-key": CARRIER_KEY}, json={}, timeout=5)
+
+    statuses = [deliver().status_code for _ in range(2)]
+    refused = deliver()
+    now[0] += timedelta(minutes=2)  # past midnight UTC: a new day's quota
+
+    assert statuses == [200, 200]
+    assert assert_problem(refused, 429)["detail"] == "Limit Exceeded"
+    assert deliver().status_code == 200
+
+
+def test_the_stage_throttles_each_method_before_any_check_or_function(
+    start_gateway: StartGateway, functions: FakeFunctions
+) -> None:
+    api = start_gateway(stage_throttle=Throttle(rate=0.5, burst=2))
+
+    health = [requests.get(f"{api}/health", timeout=5).status_code for _ in range(3)]
+    unauthenticated = [requests.get(f"{api}/orders", timeout=5).status_code for _ in range(3)]
+
+    assert health == [200, 200, 429]
+    assert unauthenticated == [401, 401, 429]  # its own bucket, spent even by refused calls; 429 before the 401
+    assert len(functions.calls) == 2
+
+
 def test_the_throttle_answers_problem_json(start_gateway: StartGateway) -> None:
-    api = start_gateway(usage_limit_per_second=1)
+    api = start_gateway(usage_plan=UsagePlan(Throttle(rate=1, burst=1)))
     headers = {"x-api-key": CARRIER_KEY}
     requests.post(f"{api}/carrier/deliveries", headers=headers, json={}, timeout=5)
 
@@ -670,12 +728,15 @@ def test_a_preflight_on_an_unknown_path_is_a_404(api: str) -> None:
     assert_problem(requests.options(f"{api}/nowhere", timeout=5), 404)
 
 
-def test_function_responses_carry_the_allowed_origin(start_gateway: StartGateway) -> None:
+def test_a_function_response_carries_no_cors_header_the_function_did_not_set(start_gateway: StartGateway) -> None:
+    # API Gateway's proxy integration passes the function's headers and adds no CORS of its own: a gateway that did
+    # would hide a function that forgot them (its browser clients would fail only in AWS).
     api = start_gateway(cors_origin="http://localhost:3000")
 
-    response = requests.get(f"{api}/health", timeout=5)
+    response = requests.get(f"{api}/health", headers={"Origin": "http://localhost:3000"}, timeout=5)
 
-    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
 
 
 def test_a_functions_own_allowed_origin_is_kept(api: str, functions: FakeFunctions) -> None:
@@ -800,7 +861,7 @@ def test_the_console_is_served_from_the_static_dir(
 ) -> None:
     api = start_gateway(static_dir=console)
 
-    response = requests.get(api + path, timeout=5)
+    response = requests.get(root(api) + path, timeout=5)
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == content_type
@@ -810,19 +871,20 @@ def test_the_console_is_served_from_the_static_dir(
 def test_routes_win_over_static_files_and_nothing_leaves_the_static_dir(
     start_gateway: StartGateway, console: Path, functions: FakeFunctions
 ) -> None:
-    (console / "health").write_text("shadowed")
+    (console / "api").mkdir()
+    (console / "api" / "health").write_text("shadowed")
     api = start_gateway(static_dir=console)
 
     assert requests.get(f"{api}/health", timeout=5).json() == {"ok": True}
-    assert_problem(requests.get(f"{api}/assets/missing.js", timeout=5), 404)
-    assert_problem(requests.get(f"{api}/..%2fsecret.txt", timeout=5), 404)
-    assert_problem(requests.get(f"{api}/api/index.html", timeout=5), 404)  # /api/ is the API's, never the console's
+    assert_problem(requests.get(f"{root(api)}/assets/missing.js", timeout=5), 404)
+    assert_problem(requests.get(f"{root(api)}/..%2fsecret.txt", timeout=5), 404)
+    assert_problem(requests.get(f"{api}/index.html", timeout=5), 404)  # /api/ is the API's, never the console's
 
 
 def test_a_nul_in_a_static_path_is_a_404_not_a_dropped_connection(start_gateway: StartGateway, console: Path) -> None:
     api = start_gateway(static_dir=console)
 
-    assert_problem(requests.get(f"{api}/index.html%00.js", timeout=5), 404)
+    assert_problem(requests.get(f"{root(api)}/index.html%00.js", timeout=5), 404)
 
 
 def raw_exchange(api: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -876,15 +938,15 @@ def test_a_burst_of_connections_is_accepted_not_reset(api: str) -> None:
 
 
 def test_without_a_static_dir_the_root_is_a_404(api: str) -> None:
-    assert_problem(requests.get(f"{api}/", timeout=5), 404)
+    assert_problem(requests.get(f"{root(api)}/", timeout=5), 404)
 
 
 def test_each_request_is_reported_once(start_gateway: StartGateway) -> None:
     records: list[dict[str, Any]] = []
     api = start_gateway(on_request=records.append)
 
-    requests.get(f"{api}/api/health", timeout=5)
-    requests.get(f"{api}/nowhere", timeout=5)
+    requests.get(f"{api}/health", timeout=5)
+    requests.get(f"{root(api)}/nowhere", timeout=5)
 
     assert [{key: value for key, value in record.items() if key != "duration_ms"} for record in records] == [
         {"method": "GET", "path": "/api/health", "status": 200, "function": "CatalogApiFunction"},
@@ -904,21 +966,27 @@ def test_after_stop_nothing_answers_not_even_an_open_keep_alive_connection(
         invoke=functions,
         verifier=None,
         api_keys={},
-        usage_limit_per_second=1,
+        usage_plan=UsagePlan(Throttle(rate=1, burst=1)),
     )
     port = gateway.start(port=0)
     with requests.Session() as session:
-        assert session.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+        assert session.get(f"http://127.0.0.1:{port}/{STAGE}/health", timeout=5).status_code == 200
 
         started = time.monotonic()
         gateway.stop()
 
         assert time.monotonic() - started < 2
         with pytest.raises(requests.ConnectionError):
-            session.get(f"http://127.0.0.1:{port}/health", timeout=2)  # would reuse the pooled connection
+            session.get(f"http://127.0.0.1:{port}/{STAGE}/health", timeout=2)  # would reuse the pooled connection
     assert len(functions.calls) == 1
 
 
 def test_cognito_routes_without_a_verifier_are_refused_at_construction(template_routes: list[Route]) -> None:
     with pytest.raises(ValueError, match="TokenVerifier"):
-        Gateway(routes=template_routes, invoke=FakeFunctions(), verifier=None, api_keys={}, usage_limit_per_second=1)
+        Gateway(
+            routes=template_routes,
+            invoke=FakeFunctions(),
+            verifier=None,
+            api_keys={},
+            usage_plan=UsagePlan(Throttle(rate=1, burst=1)),
+        )

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from localcloud.demo import play
+from localcloud.gateway import Quota, Throttle, UsagePlan
 from localcloud.users import ensure_user
 from tests.localcloud.conftest import PASSWORD, Shop
 
@@ -71,14 +72,25 @@ def test_a_large_order_that_nobody_approves_waits_for_an_approver(unanswered_ord
 
 def test_the_public_catalog_is_served_without_a_token(shop: Shop) -> None:
     response = requests.get(f"{shop.api}/products", params={"limit": "3"}, timeout=10)
+    from_a_page = requests.get(f"{shop.api}/products", headers={"Origin": "https://shop.example"}, timeout=10)
 
     assert response.status_code == 200
     assert len(response.json()["items"]) == 3
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    # CORS comes from the function (Powertools' CORSConfig, any origin), for a request from a page, as in API Gateway.
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert from_a_page.headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_the_same_routes_are_served_under_api_for_the_console(shop: Shop) -> None:
-    assert requests.get(f"{shop.api}/api/health", timeout=10).json() == {"status": "ok"}
+def test_the_templates_usage_plan_and_stage_throttle_are_the_gateways(shop: Shop) -> None:
+    # template.yaml: the carriers' plan (5 a second, bursts of 10, 10,000 a day) and the dev stage's MethodSettings.
+    assert shop.cloud.usage_plan == UsagePlan(Throttle(rate=5, burst=10), Quota(limit=10_000, period="DAY"))
+    assert shop.cloud.stage_throttle == Throttle(rate=50, burst=100)
+
+
+def test_the_routes_are_served_under_the_stage_where_the_console_calls_them(shop: Shop) -> None:
+    assert shop.api == f"{shop.endpoints.console}/api"  # as the ApiUrl output ends in the stage
+    assert requests.get(f"{shop.api}/health", timeout=10).json() == {"status": "ok"}
+    assert requests.get(f"{shop.endpoints.console}/health", timeout=10).status_code == 404
 
 
 def test_a_small_order_ships_through_the_workflow_and_the_carrier_delivers_it(shop: Shop) -> None:
@@ -296,8 +308,8 @@ def test_an_approval_nobody_answers_expires_and_the_order_is_rejected(
 
 
 def test_the_console_and_the_api_carry_the_cloudfront_security_headers(shop: Shop) -> None:
-    page = requests.get(f"{shop.api}/", timeout=10)
-    api = requests.get(f"{shop.api}/api/products", timeout=10)
+    page = requests.get(f"{shop.endpoints.console}/", timeout=10)
+    api = requests.get(f"{shop.api}/products", timeout=10)
 
     for response in (page, api):
         assert response.status_code == 200
