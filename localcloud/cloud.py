@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import zipfile
@@ -156,7 +157,7 @@ class LocalCloud:
         self._gateway: Any = None
         self._pollers: Any = None
         self._async_invoker: AsyncInvoker | None = None
-        self._workdir = Path(tempfile.mkdtemp(prefix="localcloud-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="localcloud-"))  # removed by stop()
         self._api_keys: dict[str, str] = {}  # key value -> key id
         self.usage_plan = UsagePlan(ACCOUNT_THROTTLE)  # the template's usage plan replaces it
         self.stage_throttle: Throttle | None = None  # the stage's MethodSettings for /* and *
@@ -259,6 +260,7 @@ class LocalCloud:
         if self._moto is not None:
             self._moto.stop()
         self._pollers = self._gateway = self._runtime = self._moto = None
+        shutil.rmtree(self.workdir, ignore_errors=True)  # the cloud's own files (the pool's key set) go with it
         LambdaFunction._invoke_lambda = _MOTO_INVOKE  # type: ignore[method-assign]
         LambdaBackend.send_sns_message = _MOTO_SEND_SNS_MESSAGE  # type: ignore[method-assign]
         LambdaBackend.invoke = _MOTO_LAMBDA_API_INVOKE  # type: ignore[method-assign]
@@ -651,7 +653,7 @@ class LocalCloud:
         verifier = None
         pool_id = self._resolved.refs.get("UserPool")
         if pool_id:
-            jwks = self._workdir / "jwks.json"
+            jwks = self.workdir / "jwks.json"
             jwks.write_text(json.dumps(self.pool_keys.key_set(str(pool_id))))
             verifier = TokenVerifier(
                 jwks_url=jwks.as_uri(),

@@ -882,7 +882,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() does not wait for idle keep-alive connections
     # Connections waiting to be accepted (socketserver's default is 5: a burst of clients got resets).
-    request_queue_size = 128
+    request_queue_size = 512  # the kernel caps it at net.core.somaxconn (4096 by default)
 
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         if ":" in address[0]:

@@ -14,7 +14,7 @@ from shop.adapters.orders_table import OrdersTable
 from shop.adapters.workflow import OrderWorkflow
 from shop.domain.approval import ApprovalDecision, PendingApproval
 from shop.domain.models import Order, RequestModel, ShopModel
-from shop.domain.ordering import utc_now
+from shop.domain.ordering import ORDER_ID_PATTERN, utc_now
 from shop.http import docs, problems
 from shop.http.identity import admin_caller
 from shop.http.limits import guard_request_body
@@ -61,7 +61,7 @@ def list_pending() -> PendingApprovals:
     responses=docs.responses(200, "The order (the workflow resumes)", Order, 400, 401, 403, 404, 409, 413, 415),
 )
 def decide(
-    order_id: Annotated[str, Path(alias="orderId", min_length=1, max_length=64)],
+    order_id: Annotated[str, Path(alias="orderId", min_length=1, max_length=64, pattern=ORDER_ID_PATTERN)],
     decision: Annotated[Decision, Body()],
 ) -> Order:
     caller = admin_caller(app.current_event)

@@ -20,7 +20,7 @@ from shop.adapters.orders_table import OrdersTable
 from shop.adapters.sessions_table import SessionsTable
 from shop.adapters.workflow import OrderWorkflow
 from shop.domain.models import Order, OrderPage, PlaceOrderRequest
-from shop.domain.ordering import utc_now
+from shop.domain.ordering import ORDER_ID_PATTERN, utc_now
 from shop.http import docs, problems
 from shop.http.identity import customer_caller, customer_or_admin_caller
 from shop.http.limits import guard_request_body
@@ -57,7 +57,7 @@ app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(max_age=600
 app.configure_openapi(security_schemes=docs.SECURITY_SCHEMES)
 problems.register(app)
 
-OrderId = Annotated[str, Path(alias="orderId", min_length=1, max_length=64)]
+OrderId = Annotated[str, Path(alias="orderId", min_length=1, max_length=64, pattern=ORDER_ID_PATTERN)]
 
 
 @app.post(

@@ -57,6 +57,7 @@ def test_a_restart_keeps_the_orders_and_finishes_the_ones_in_flight(tmp_path: Pa
         stock_before = stock(cloud, "scale")
     finally:
         cloud.stop()  # a clean stop writes the last snapshot
+    assert not cloud.workdir.exists(), "the cloud's temporary files outlived it"
 
     cloud, shop = start(tmp_path)
     invariants = Invariants(cloud)

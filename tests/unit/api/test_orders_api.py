@@ -486,6 +486,15 @@ def test_an_unknown_order_is_not_found(orders_api: ApiCaller) -> None:
     assert_problem(read(orders_api, "ord_does_not_exist"), 404)
 
 
+@pytest.mark.parametrize("order_id", ["%C3%A9" * 10, "ord%2F..%2Fx", "ord 1", "o" * 65])
+def test_an_order_id_that_could_never_be_one_is_refused_by_the_contract(orders_api: ApiCaller, order_id: str) -> None:
+    # API Gateway passes the path parameter as sent, percent-encoding and all: the contract's pattern (letters,
+    # digits, _ and -; 64 at most) is what the function sees, whatever a client encodes.
+    problem = assert_problem(read(orders_api, order_id), 422)
+
+    assert [error["location"] for error in problem["errors"]] == [["path", "orderId"]]
+
+
 def test_an_admin_reads_any_customers_order(
     orders_api: ApiCaller, orders_table: OrdersTable, catalog_table: CatalogTable
 ) -> None:

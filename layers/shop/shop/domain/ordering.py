@@ -19,6 +19,11 @@ def utc_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+# What an order id may look like in a path: the ids order_id_for makes, and nothing that needs percent-encoding
+# (API Gateway's proxy integration passes path parameters as sent, encoded: a limit on characters would not hold).
+ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
 def order_id_for(customer_id: str, idempotency_key: str) -> str:
     """The order's id, derived from who asked and their Idempotency-Key.
 
