@@ -56,6 +56,7 @@ if str(LAYER_DIR) not in sys.path:
     sys.path.insert(0, str(LAYER_DIR))
 
 from localcloud.cloud import Endpoints, LocalCloud  # noqa: E402
+from localcloud.meter import cost_lines, since, state_transitions  # noqa: E402  (after the layer is on the path)
 from localcloud.users import ensure_user, id_token  # noqa: E402
 from localcloud.workers import code_fingerprint  # noqa: E402
 from shop.adapters.catalog_table import CatalogTable  # noqa: E402
@@ -268,7 +269,8 @@ class Shop:
 def open_shop(log: InvocationLog, stock: int) -> tuple[LocalCloud, Shop]:
     """A started local cloud with the demo catalog (PRODUCT_ID with `stock` units) and a signed-in customer."""
     started = time.monotonic()
-    cloud = LocalCloud(api_port=0, aws_port=0, log=log)
+    # Without the stage's throttle (50 requests a second per method in dev): the figures are the gateway's own speed.
+    cloud = LocalCloud(api_port=0, aws_port=0, log=log, stage_throttling=False)
     try:
         endpoints = cloud.start()
     except Exception as error:
@@ -653,6 +655,18 @@ def render_orders(
     return lines, met
 
 
+def order_costs(cloud: LocalCloud, results: list[Shipped], units: dict[str, float]) -> list[str]:
+    """What the measured orders would cost on AWS: the units the local cloud served while they ran (the clients'
+    polling included, as a console's would be), with each order's state transitions (docs/cost.md)."""
+    arn = str(cloud.endpoints.outputs["OrderStateMachineArn"] if cloud.endpoints else "")
+    executions = [f"{arn.replace(':stateMachine:', ':execution:')}:{result.order_id}" for result in results]
+    units["states.transitions"] = state_transitions(cloud.client("stepfunctions"), executions)
+    return [
+        f"Cost on AWS of these {len(results)} orders, per million orders at list prices (us-east-1, arm64):",
+        *cost_lines(units, len(results)),
+    ]
+
+
 def render_stages(results: list[Shipped]) -> list[str]:
     by_stage: dict[str, list[float]] = defaultdict(list)  # insertion order: the pipeline's order
     for result in results:
@@ -907,10 +921,12 @@ def in_process_figures(arguments: argparse.Namespace) -> Iterator[list[str]]:
         before = shop.catalog().get(PRODUCT_ID)
         warmed, _ = ship_orders(shop, warm_up, warm_up, f"bench-{run}-warm")
         log.invocations.clear()
+        metered = cloud.meter.counts()
         here, workers = time.process_time(), cpu_by_process(own_workers())
         results, elapsed = ship_orders(shop, arguments.orders, arguments.concurrency, f"bench-{run}")
         here, worker_cpu = time.process_time() - here, cpu_since(workers, own_workers())
         invocations = list(log.invocations)
+        units = since(cloud.meter.counts(), metered)
         after = shop.catalog().get(PRODUCT_ID)
         lines, _ = render_orders(results, elapsed, arguments.concurrency, warmed, invocations)
         shipped = len(results) + len(warmed)
@@ -919,6 +935,7 @@ def in_process_figures(arguments: argparse.Namespace) -> Iterator[list[str]]:
             lines.append(
                 f"Stock of {PRODUCT_ID}: {before.available} -> {after.available} for {shipped} orders ({check})"
             )
+        lines += order_costs(cloud, results, units)
         lines += [
             f"CPU during the run ({elapsed:.1f} s, {os.cpu_count()} CPUs): this process (clients, gateway, moto, "
             f"pollers, Step Functions) {here / elapsed:.2f} CPU-s/s, the worker processes {worker_cpu / elapsed:.2f}",

@@ -24,6 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from moto.backends import get_backend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -33,6 +34,7 @@ from werkzeug.serving import make_server
 from localcloud.cognito_keys import PoolKeys, PoolKeySets
 from localcloud.faults import Call, Fault, FaultPlan, FaultRuleError, Rule
 from localcloud.iam import IamEnforcement, Policies, json_object, read_body
+from localcloud.meter import Meter
 
 CONTROL_PATH = "/_localcloud/faults"
 OUTPUTS_PATH = "/_localcloud/outputs"
@@ -77,6 +79,7 @@ class FaultyMotoServer(ThreadedMotoServer):
         outputs: Callable[[], Mapping[str, Any]] | None = None,
         policies: Policies | None = None,
         pool_keys: PoolKeys | None = None,
+        meter: Meter | None = None,
     ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.policies = policies or Policies(account_id)
@@ -88,6 +91,7 @@ class FaultyMotoServer(ThreadedMotoServer):
             names=names,
             key_names=lambda table: _key_names(account_id, region, table),
             outputs=outputs,
+            meter=meter,
         )
 
     def _server_entry(self) -> None:
@@ -110,9 +114,11 @@ class FaultInjection:
         names: Callable[[str], Iterable[str]],
         key_names: Callable[[str], list[str]],
         outputs: Callable[[], Mapping[str, Any]] | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.app = app
         self._outputs = outputs or dict  # the stack's outputs once it is up (none before)
+        self.meter = meter or Meter()  # the billable units served (localcloud.meter)
         self.faults = faults
         self._names = names  # a physical name -> every name a rule may use for it (its logical id too)
         self._key_names = key_names
@@ -127,20 +133,27 @@ class FaultInjection:
         if environ.get("PATH_INFO") == OUTPUTS_PATH:
             return self._serve_outputs(environ, start_response)
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-        if target.startswith(_SQS_TARGET):
-            return self.messages.track(target.removeprefix(_SQS_TARGET), environ, start_response, self.app)
         observed = environ.get("HTTP_" + OBSERVER_HEADER.upper().replace("-", "_")) == "true"
+        if target.startswith(_SQS_TARGET):
+            if not observed:
+                self.meter.add("sqs.requests")
+            return self.messages.track(target.removeprefix(_SQS_TARGET), environ, start_response, self.app)
+        if not target and not observed and _is_sns_publish(environ):
+            self.meter.add("sns.publishes")
         if target.startswith(_DYNAMODB_TARGET) and not observed:
             body = read_body(environ)
             answer = self._dynamodb_fault(target.removeprefix(_DYNAMODB_TARGET), body)
             if answer is not None:
                 return _respond(start_response, 400, answer, "application/x-amz-json-1.0")
         if target.startswith(_DYNAMODB_TARGETS):
-            # moto applies a transaction item by item, and rolls a failed one back by putting back a copy of each
-            # whole table: concurrent requests would see half a transaction, or lose their writes to the rollback.
-            # DynamoDB isolates transactions; one request at a time is how the emulator does too.
+            # moto applies a transaction item by item (and puts the items back when one fails): concurrent requests
+            # would see half a transaction. DynamoDB isolates transactions; one request at a time is how the
+            # emulator does too.
             with self.dynamodb_lock:
-                return list(self.app(environ, start_response))
+                served = list(self.app(environ, start_response))
+            if target.startswith(_DYNAMODB_TARGET) and not observed:
+                self.meter.dynamodb(target.removeprefix(_DYNAMODB_TARGET), read_body(environ), served)
+            return served
         return self.app(environ, start_response)
 
     # -- DynamoDB ------------------------------------------------------------------------------------------------
@@ -316,6 +329,16 @@ def observer(client: Any) -> Any:
 
 def _mark_observer(request: Any, **_: Any) -> None:
     request.headers[OBSERVER_HEADER] = "true"
+
+
+def _is_sns_publish(environ: Environ) -> bool:
+    """SNS speaks the query protocol: the action is a form field of the body."""
+    if "application/x-www-form-urlencoded" not in str(environ.get("CONTENT_TYPE", "")):
+        return False
+    if "/sns/" not in str(environ.get("HTTP_AUTHORIZATION", "")):
+        return False
+    fields = parse_qs(read_body(environ).decode(errors="replace"))
+    return fields.get("Action", [""])[0] in ("Publish", "PublishBatch")
 
 
 def _transaction_entry(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:

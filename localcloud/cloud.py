@@ -38,6 +38,7 @@ from localcloud.edge import default_viewer_response_code, viewer_response_header
 from localcloud.faults import Call, FaultPlan, Injection
 from localcloud.gateway import Gateway, Quota, Throttle, TokenVerifier, UsagePlan, routes_from_rest_api
 from localcloud.iam import Policies
+from localcloud.meter import Meter
 from localcloud.moto_fixes import fixed_moto
 from localcloud.provision import create_table
 from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values, references
@@ -124,10 +125,13 @@ class LocalCloud:
         poll_interval: float = 0.2,
         log: Callable[[str], None] = print,
         state_dir: Path | None = None,
+        stage_throttling: bool = True,
     ) -> None:
         self.template = template
         # Where the data is kept across restarts (localcloud.state); None: the cloud starts empty and keeps nothing.
         self.state_dir = state_dir
+        # The stage's MethodSettings throttle, as API Gateway's; off only to measure the gateway's own speed (bench).
+        self.stage_throttling = stage_throttling
         self._state_keeper: state.StateKeeper | None = None
         self.restored: dict[str, int] | None = None  # what came back from state_dir at start (None: nothing kept)
         self.account_id = ACCOUNT_ID
@@ -141,6 +145,7 @@ class LocalCloud:
         self.faults = faults if faults is not None else FaultPlan()
         # The execution roles, and every call their functions made (localcloud.iam).
         self.iam = Policies(ACCOUNT_ID)
+        self.meter = Meter()  # the billable units served (localcloud.meter): what an order costs on AWS
         self.pool_keys = PoolKeys(ACCOUNT_ID)  # each user pool signs with a key of its own (localcloud.cognito_keys)
         self._logical_ids: dict[str, str] = {}  # physical name (table, function, queue) -> logical id
         self.poll_interval = poll_interval
@@ -314,6 +319,7 @@ class LocalCloud:
             outputs=lambda: self.endpoints.outputs if self.endpoints is not None else {},
             policies=self.iam,
             pool_keys=self.pool_keys,
+            meter=self.meter,
         )
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -565,7 +571,7 @@ class LocalCloud:
         for setting in props.get("MethodSettings", []):
             if (setting.get("ResourcePath"), setting.get("HttpMethod")) != ("/*", "*"):
                 continue
-            if "ThrottlingRateLimit" in setting or "ThrottlingBurstLimit" in setting:
+            if self.stage_throttling and ("ThrottlingRateLimit" in setting or "ThrottlingBurstLimit" in setting):
                 self.stage_throttle = Throttle(
                     float(setting.get("ThrottlingRateLimit", ACCOUNT_THROTTLE.rate)),
                     int(setting.get("ThrottlingBurstLimit", ACCOUNT_THROTTLE.burst)),
@@ -639,6 +645,7 @@ class LocalCloud:
         self.log(f"⚡ fault {injection.rule.label}  {injection.detail}".rstrip())
 
     def _log_invocation(self, spec: Any, result: Any) -> None:
+        self.meter.invocation(spec.memory_mb, result.duration_ms, len(result.logs.encode()))
         outcome = "ERROR" if result.errored else "ok"
         start = f"cold (init {result.init_duration_ms:.0f} ms)" if result.cold else "warm"
         injected = f"  injected: {result.injected}" if result.injected else ""
@@ -693,6 +700,7 @@ class LocalCloud:
             extra_files={"/config.json": json.dumps(console_config).encode()},
             cognito_url=f"{self.aws_url}/" if pool_id else None,
             viewer_response_headers=self._viewer_response_headers(),
+            on_request=lambda record: self.meter.edge_request(reached_the_api=record["function"] is not None),
         )
         port = self._gateway.start("127.0.0.1", self.api_port)
         return f"http://127.0.0.1:{port}"
