@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # Found before PATH is changed below: the interpreter the virtualenv is made from (Python >= 3.11).
 BASE_PYTHON := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml package-lock.json | md5sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml package-lock.json layers/shop/requirements.txt | md5sum | cut -c1-12)
 # Lambda runs Python 3.13; `sam build` needs a matching python3.13 on PATH. A pyenv shim named python3.13 may
 # exist without running, so take the first candidate that really is 3.13 (pyenv keeps one in its versions).
 PY313 := $(firstword $(foreach candidate,$(shell command -v python3.13 2>/dev/null) $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13),$(shell "$(candidate)" -c 'import sys; print("$(candidate)") if sys.version_info[:2] == (3, 13) else None' 2>/dev/null)))
@@ -30,7 +30,7 @@ SRC := functions layers/shop/shop localcloud tools tests benchmarks
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml package-lock.json
+$(STAMP): pyproject.toml package-lock.json layers/shop/requirements.txt
 	test -x $(VENV)/bin/python || $(BASE_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
@@ -38,6 +38,9 @@ $(STAMP): pyproject.toml package-lock.json
 	$(VENV)/bin/python -m venv --clear $(VENV)/checkov
 	$(VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["checkov"], sep="\n")' > $(VENV)/checkov/requirement.txt
 	$(VENV)/checkov/bin/python -m pip install --quiet -r $(VENV)/checkov/requirement.txt
+	# The functions' own interpreter for the local cloud: Lambda's Python 3.13 with the layer's dependencies (with no
+	# python3.13 here, the local cloud runs them on this Python and says so when it starts).
+	if [ -n "$(PY313)" ]; then "$(PY313)" -m venv --clear $(VENV)/lambda-python3.13 && $(VENV)/lambda-python3.13/bin/python -m pip install --quiet -r layers/shop/requirements.txt; fi
 	npm ci --no-audit --no-fund --loglevel=error
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	rm -f $(VENV)/.installed-*

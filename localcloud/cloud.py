@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import zipfile
@@ -133,6 +134,7 @@ class LocalCloud:
         # The stage's MethodSettings throttle, as API Gateway's; off only to measure the gateway's own speed (bench).
         self.stage_throttling = stage_throttling
         self._state_keeper: state.StateKeeper | None = None
+        self._runtimes_missing: set[str] = set()  # runtimes whose interpreter is not installed (said once)
         self.restored: dict[str, int] | None = None  # what came back from state_dir at start (None: nothing kept)
         self.account_id = ACCOUNT_ID
         self.parameter_overrides = dict(parameters or {})
@@ -478,6 +480,7 @@ class LocalCloud:
             ),
             log_group=props.get("LoggingConfig", {}).get("LogGroup"),
             credentials=self.iam.credentials_for(str(props["Role"]), name),
+            python=self._interpreter(str(props.get("Runtime", ""))),
         )
         self.specs[logical_id] = spec
         self.function_names[logical_id] = name
@@ -577,6 +580,21 @@ class LocalCloud:
                     int(setting.get("ThrottlingBurstLimit", ACCOUNT_THROTTLE.burst)),
                 )
         self._set(logical_id, str(props.get("StageName", logical_id)))
+
+    def _interpreter(self, runtime: str) -> str:
+        """The Python a function runs on: `make install`'s .venv/lambda-<runtime> when it exists (Lambda's version,
+        with the layer's dependencies), otherwise this one, said once at start."""
+        own = ROOT / ".venv" / f"lambda-{runtime}" / "bin" / "python"
+        if own.is_file():
+            return str(own)
+        if runtime not in self._runtimes_missing:
+            self._runtimes_missing.add(runtime)
+            here = ".".join(map(str, sys.version_info[:2]))
+            self.log(
+                f"functions of runtime {runtime} run on Python {here} here (no {own.parent.parent}: make install "
+                f"makes it when a {runtime} interpreter is found)"
+            )
+        return sys.executable
 
     def _stage_name(self) -> str:
         """The REST API's stage: the only path prefix API Gateway serves the routes under."""

@@ -73,6 +73,7 @@ class FunctionSpec:
     memory_mb: int = 128
     reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; 0 throttles every invocation
     log_group: str | None = None  # LoggingConfig.LogGroup; Lambda's default is /aws/lambda/<name>
+    python: str = sys.executable  # the interpreter the worker runs (the template's runtime where installed)
     # The execution role's session (localcloud.iam): the AWS endpoint authorizes the function's calls by it.
     credentials: Mapping[str, str] = field(default_factory=dict)
 
@@ -233,9 +234,9 @@ class _Worker:
         roots = [str(spec.code_dir), *(str(layer) for layer in spec.layer_dirs)]
         try:
             # -I: no PYTHON* variables, no user site, and not the script's directory on sys.path.
-            self.process = subprocess.Popen(  # noqa: S603  (our own interpreter and script)
+            self.process = subprocess.Popen(  # noqa: S603  (an interpreter of ours and our own script)
                 [
-                    sys.executable,
+                    spec.python,
                     "-I",
                     "-u",
                     "-X",

@@ -175,3 +175,20 @@ def test_the_api_answers_500_when_lambda_refuses_the_invoke_and_502_when_the_fun
 
     assert (refused.status_code, refused.json()["status"]) == (status, status)
     assert (answered.status_code, answered.json()) == (200, {"greeting": "hello"})
+
+
+# --- The runtime ---------------------------------------------------------------------------------------------------
+
+
+def test_a_function_runs_on_the_python_its_template_names(cloud: LocalCloud) -> None:
+    # template.yaml says python3.13; `make install` makes .venv/lambda-python3.13 when this machine has a 3.13.
+    assert cloud.endpoints is not None
+    lambda_python = Path(__file__).resolve().parents[2] / ".venv" / "lambda-python3.13" / "bin" / "python"
+    if not lambda_python.is_file():
+        pytest.skip("no Python 3.13 on this machine: make install could not make .venv/lambda-python3.13")
+
+    response = requests.get(f"{cloud.endpoints.api}/greet", timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["X-Python"].startswith("3.13.")
+    assert cloud.specs["Greeter"].python == str(lambda_python)

@@ -112,6 +112,19 @@ def test_a_small_order_ships_through_the_workflow_and_the_carrier_delivers_it(sh
     )
     assert delivered.status_code == 200, delivered.text
     assert [change["status"] for change in delivered.json()["history"]] == ["PLACED", "PAID", "SHIPPED", "DELIVERED"]
+    # The carrier reports it again: a conflict, said from the failed write itself (the carrier's role reads no
+    # order by its key; the module's teardown fails on any call a role refused).
+    again = requests.post(
+        f"{shop.api}/carrier/deliveries",
+        json={
+            "orderId": order["orderId"],
+            "trackingNumber": shipped["trackingNumber"],
+            "deliveredAt": shipped["updatedAt"],
+        },
+        headers={"x-api-key": shop.endpoints.carrier_api_key},
+        timeout=10,
+    )
+    assert again.status_code == 409, again.text
 
 
 def test_a_large_order_waits_for_an_approver_and_ships_once_approved(shop: Shop) -> None:

@@ -218,12 +218,16 @@ class OrdersTable:
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
+                    # The item as it stood when the condition failed: no second read (and no read permission) to
+                    # say which status it moved to.
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except _StatusMoved:
-            current = self.get(order.customer_id, order.order_id)
-            if current is None:
+        except _StatusMoved as moved:
+            refused = moved.__cause__
+            stood = refused.response.get("Item") if isinstance(refused, ClientError) else None
+            if not isinstance(stood, dict) or not stood:
                 raise NotFound("order", order.order_id) from None
-            raise InvalidTransition(order.order_id, current.status, target) from None
+            raise InvalidTransition(order.order_id, _order(stood).status, target) from None
         return _order(response["Attributes"])
 
 

@@ -1,12 +1,14 @@
-"""Answer a greeting, as a Lambda proxy response (the API) that is also a plain result (the state machine)."""
+"""Answer a greeting, as a Lambda proxy response (the API) that is also a plain result (the state machine); its
+X-Python header says which Python ran it."""
 
 import json
+import platform
 from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {
         "statusCode": 200,
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", "X-Python": platform.python_version()},
         "body": json.dumps({"greeting": "hello"}),
     }
