@@ -37,6 +37,7 @@ from localcloud.aws_endpoint import FaultInjection, FaultyMotoServer
 from localcloud.cognito_keys import PoolKeys
 from localcloud.edge import default_viewer_response_code, viewer_response_headers
 from localcloud.faults import Call, FaultPlan, Injection
+from localcloud.function_logs import FunctionLogs
 from localcloud.gateway import Gateway, Quota, Throttle, TokenVerifier, UsagePlan, routes_from_rest_api
 from localcloud.iam import Policies
 from localcloud.meter import Meter
@@ -147,6 +148,7 @@ class LocalCloud:
         self.faults = faults if faults is not None else FaultPlan()
         # The execution roles, and every call their functions made (localcloud.iam).
         self.iam = Policies(ACCOUNT_ID)
+        self.function_logs = FunctionLogs(ACCOUNT_ID, region)  # each invocation's output, as Lambda logs it
         self.meter = Meter()  # the billable units served (localcloud.meter): what an order costs on AWS
         self.pool_keys = PoolKeys(ACCOUNT_ID)  # each user pool signs with a key of its own (localcloud.cognito_keys)
         self._logical_ids: dict[str, str] = {}  # physical name (table, function, queue) -> logical id
@@ -664,10 +666,17 @@ class LocalCloud:
 
     def _log_invocation(self, spec: Any, result: Any) -> None:
         self.meter.invocation(spec.memory_mb, result.duration_ms, len(result.logs.encode()))
+        try:
+            self.function_logs.record(spec.log_group or f"/aws/lambda/{spec.name}", spec, result)
+        except Exception as exc:  # the invocation happened all the same; say why its logs are missing
+            self.log(f"logs of {spec.logical_id} not written to CloudWatch Logs: {exc!r}")
         outcome = "ERROR" if result.errored else "ok"
         start = f"cold (init {result.init_duration_ms:.0f} ms)" if result.cold else "warm"
         injected = f"  injected: {result.injected}" if result.injected else ""
         self.log(f"λ {spec.logical_id:<28} {result.duration_ms:7.1f} ms  {outcome:<5}  {start}{injected}")
+        for line in result.logs.splitlines():  # what the handler printed, under its invocation
+            if line.strip():
+                self.log(f"    {result.request_id[:8]} {line}")
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Call a function by logical id (what the gateway and tests use)."""

@@ -192,3 +192,20 @@ def test_a_function_runs_on_the_python_its_template_names(cloud: LocalCloud) -> 
     assert response.status_code == 200
     assert response.headers["X-Python"].startswith("3.13.")
     assert cloud.specs["Greeter"].python == str(lambda_python)
+
+
+def test_each_invocations_output_is_in_its_cloudwatch_log_group_as_lambda_writes_it(cloud: LocalCloud) -> None:
+    assert cloud.endpoints is not None
+    group = f"/aws/lambda/{cloud.function_names['Greeter']}"  # no LoggingConfig: Lambda's default group
+    logs = cloud.client("logs")
+
+    requests.get(f"{cloud.endpoints.api}/greet", timeout=10)
+    messages = [event["message"] for event in logs.filter_log_events(logGroupName=group)["events"]]
+
+    starts = [m for m in messages if m.startswith("START RequestId: ")]
+    request_id = starts[-1].split()[2]
+    last = messages[messages.index(starts[-1]) :]
+    assert last[1] == "greeting /greet"  # what the handler printed, between Lambda's own lines
+    assert last[2] == f"END RequestId: {request_id}"
+    assert last[3].startswith(f"REPORT RequestId: {request_id}\tDuration: ")
+    assert "Memory Size: 128 MB" in last[3]

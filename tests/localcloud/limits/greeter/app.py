@@ -7,6 +7,7 @@ from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    print(f"greeting {event.get('path', 'the state machine')}")  # the function's own log line
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json", "X-Python": platform.python_version()},
