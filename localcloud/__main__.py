@@ -15,6 +15,7 @@ more at its control endpoint ({aws}/_localcloud/faults).
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -81,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         cognito = cloud.client("cognito-idp")
         for email, group in DEMO_USERS:
             ensure_user(cognito, endpoints.user_pool_id, email, DEMO_PASSWORD, group)
+        # One line of JSON: a line break inside the quotes would reach Cognito as part of the body.
+        sign_in = json.dumps(
+            {
+                "AuthFlow": "USER_PASSWORD_AUTH",
+                "ClientId": endpoints.user_pool_client_id,
+                "AuthParameters": {"USERNAME": DEMO_USERS[0][0], "PASSWORD": DEMO_PASSWORD},
+            }
+        )
         print(
             f"""
 local cloud ready in {time.monotonic() - started:.1f} s
@@ -93,8 +102,7 @@ local cloud ready in {time.monotonic() - started:.1f} s
   carrier API key  {endpoints.carrier_api_key}   (header x-api-key)
   an ID token:     curl -s {endpoints.aws}/ -H 'Content-Type: application/x-amz-json-1.1' \\
                      -H 'X-Amz-Target: AWSCognitoIdentityProviderService.InitiateAuth' \\
-                     -d '{{"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "{endpoints.user_pool_client_id}", \\
-                          "AuthParameters": {{"USERNAME": "customer@example.com", "PASSWORD": "{DEMO_PASSWORD}"}}}}'
+                     -d '{sign_in}'
                    then: curl {endpoints.api}/orders -H "Authorization: Bearer <AuthenticationResult.IdToken>"
 Ctrl-C stops everything.
 """,

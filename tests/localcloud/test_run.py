@@ -3,6 +3,7 @@ data comes back at the next start, after a clean stop or a kill, and --fresh sta
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -84,10 +85,35 @@ def run(*arguments: str) -> Running:
     return running
 
 
+def shell(command: str) -> subprocess.CompletedProcess[str]:
+    """A command line run by bash, as pasted into a terminal."""
+    return subprocess.run(  # noqa: S603  (the recipe under test)
+        ["bash", "-c", command],  # noqa: S607  (bash from PATH, as a terminal has it)
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+
+
+def pasted(running: Running) -> tuple[str, str]:
+    """The ID-token recipe `make run` prints, as a newcomer pastes it (the sign-in, then the call with the token)."""
+    start = next(i for i, line in enumerate(running.output) if "an ID token:" in line)
+    then = next(i for i, line in enumerate(running.output) if line.strip().startswith("then:"))
+    sign_in = "".join(running.output[start:then]).split("an ID token:", 1)[1]
+    return sign_in, running.output[then].split("then:", 1)[1].strip()
+
+
 def test_the_local_cloud_starts_serves_and_stops_on_ctrl_c_with_no_stray_processes(tmp_path: Path) -> None:
     running = run("--state-dir", str(tmp_path))
     try:
-        # A function runs once so that worker processes exist, then Ctrl-C.
+        # The printed recipe works as pasted into a shell: an ID token, then the customer's orders with it.
+        sign_in, call = pasted(running)
+        signed_in = shell(sign_in)
+        token = json.loads(signed_in.stdout)["AuthenticationResult"]["IdToken"]
+        orders = shell(call.replace("<AuthenticationResult.IdToken>", token))
+        assert "items" in json.loads(orders.stdout), orders.stdout
+        # A function has run, so worker processes exist; then Ctrl-C.
         assert requests.get(f"{running.endpoint('API')}/health", timeout=30).json() == {"status": "ok"}
         children = descendants(running.process.pid)
         assert children, "no worker process was started"
