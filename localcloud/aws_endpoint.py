@@ -140,19 +140,22 @@ class FaultInjection:
             return self.messages.track(target.removeprefix(_SQS_TARGET), environ, start_response, self.app)
         if not target and not observed and _is_sns_publish(environ):
             self.meter.add("sns.publishes")
-        if target.startswith(_DYNAMODB_TARGET) and not observed:
-            body = read_body(environ)
-            answer = self._dynamodb_fault(target.removeprefix(_DYNAMODB_TARGET), body)
+        if target.startswith(_DYNAMODB_TARGETS):
+            # The shop's own table calls (not the streams' reads, not an observer's) may meet a fault and are metered,
+            # both from the body as sent: moto consumes it.
+            operation = target.removeprefix(_DYNAMODB_TARGET)
+            shops = target.startswith(_DYNAMODB_TARGET) and not observed
+            body = read_body(environ) if shops else b""
+            answer = self._dynamodb_fault(operation, body) if shops else None
             if answer is not None:
                 return _respond(start_response, 400, answer, "application/x-amz-json-1.0")
-        if target.startswith(_DYNAMODB_TARGETS):
             # moto applies a transaction item by item (and puts the items back when one fails): concurrent requests
             # would see half a transaction. DynamoDB isolates transactions; one request at a time is how the
             # emulator does too.
             with self.dynamodb_lock:
                 served = list(self.app(environ, start_response))
-            if target.startswith(_DYNAMODB_TARGET) and not observed:
-                self.meter.dynamodb(target.removeprefix(_DYNAMODB_TARGET), read_body(environ), served)
+            if shops:
+                self.meter.dynamodb(operation, body, served)
             return served
         return self.app(environ, start_response)
 

@@ -111,16 +111,20 @@ _WRITE_UNITS: Mapping[str, Callable[[Request, Request], float]] = {
         2 * sum(write_units(entry.get("Put", {}).get("Item")) for entry in request.get("TransactItems", []))
     ),
 }
+
+
+def _returned_items(request: Request, response: Request) -> float:
+    """A Query or a Scan reads the items it returns, their sizes summed before rounding."""
+    size = sum(item_size(item) for item in response.get("Items", []))
+    return read_units(size, bool(request.get("ConsistentRead")))
+
+
 _READ_UNITS: Mapping[str, Callable[[Request, Request], float]] = {
     "GetItem": lambda request, response: read_units(
         item_size(response.get("Item")), bool(request.get("ConsistentRead"))
     ),
-    "Query": lambda request, response: read_units(
-        sum(item_size(item) for item in response.get("Items", [])), bool(request.get("ConsistentRead"))
-    ),
-    "Scan": lambda request, response: read_units(
-        sum(item_size(item) for item in response.get("Items", [])), bool(request.get("ConsistentRead"))
-    ),
+    "Query": _returned_items,
+    "Scan": _returned_items,
     "BatchGetItem": lambda _, response: sum(
         read_units(item_size(item), False) for items in response.get("Responses", {}).values() for item in items
     ),

@@ -3,6 +3,8 @@ per million orders, and the units a real order through the local cloud is billed
 
 from __future__ import annotations
 
+import io
+import json
 import time
 import uuid
 from typing import Any
@@ -10,6 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from localcloud.aws_endpoint import FaultInjection
+from localcloud.faults import FaultPlan
 from localcloud.meter import (
     PRICES,
     Meter,
@@ -65,6 +69,25 @@ def test_an_error_consumes_no_units() -> None:
     meter.dynamodb("PutItem", b'{"Item": {"pk": {"S": "a"}}}', [b'{"__type": "ConditionalCheckFailedException"}'])
 
     assert meter.counts() == {}
+
+
+def test_the_endpoint_sizes_a_write_from_the_request_as_sent_though_moto_consumed_it() -> None:
+    def moto(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["wsgi.input"].read()  # the backend reads the request body to its end
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    endpoint = FaultInjection(moto, faults=FaultPlan(), names=lambda name: (name,), key_names=lambda _: ["pk"])
+    body = json.dumps({"TableName": "t", "Item": padded(3000), "ConsistentRead": False}).encode()
+    environ = {
+        "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+
+    list(endpoint(environ, lambda *_: None))
+
+    assert endpoint.meter.counts() == {"dynamodb.write_units": 3.0}  # 3,000 bytes: three 1 KB units
 
 
 def test_the_cost_per_million_orders_is_the_units_per_order_at_list_price() -> None:
