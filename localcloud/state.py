@@ -39,6 +39,7 @@ from moto.sqs.models import Message, sqs_backends
 from shop.adapters.orders_table import OrdersTable
 from shop.adapters.workflow import OrderWorkflow
 from shop.domain.models import OrderStatus
+from tools.redrive import OPEN_STATUSES
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -49,7 +50,6 @@ T = TypeVar("T")
 VERSION = 1
 STATE_FILE = "state.json"
 SNAPSHOT_SECONDS = 5.0
-OPEN_STATUSES = (OrderStatus.PLACED, OrderStatus.AWAITING_APPROVAL, OrderStatus.PAID)
 # What the Settle step is told ended an order that was in flight when the cloud stopped.
 RESTARTED = {"Error": "LocalCloudRestarted", "Cause": "the workflow's execution did not survive the restart"}
 

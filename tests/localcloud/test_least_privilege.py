@@ -18,19 +18,13 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from localcloud.client import DEFAULT_ADDRESS
 from localcloud.demo import play
 from localcloud.iam import Request, Statement
 from tests.localcloud.conftest import Shop
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
-ADDRESS = {
-    "name": "Alice Example",
-    "line1": "1 Market Street",
-    "city": "Springfield",
-    "postalCode": "12345",
-    "country": "US",
-}
 # Read by the event source mappings and destinations Lambda runs for the function (the local cloud's pollers),
 # not by the function's code; the template's own checks cover them (tests/template).
 SERVICE_SIDE = (
@@ -89,7 +83,7 @@ def usage(shop: Shop) -> dict[str, Any]:
     assert requests.get(f"{api}/approvals", headers=approver, timeout=10).status_code == 200
     placed = requests.post(
         f"{api}/orders",
-        json={"items": [{"productId": "espresso-machine", "quantity": 1}], "shippingAddress": ADDRESS},
+        json={"items": [{"productId": "espresso-machine", "quantity": 1}], "shippingAddress": DEFAULT_ADDRESS},
         headers={**customer, "Idempotency-Key": "least-privilege-cancel"},
         timeout=10,
     )

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from localcloud.aws_endpoint import FaultInjection
+from localcloud.client import DEFAULT_ADDRESS
 from localcloud.faults import FaultPlan
 from localcloud.meter import (
     PRICES,
@@ -26,7 +27,6 @@ from localcloud.meter import (
 from tests.localcloud.conftest import Shop
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
-ADDRESS = {"name": "Meter", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 # The happy path's states: Configure, ValidateOrder, Valid, ReserveStock, Reserved, NeedsApproval, ChargePayment,
 # Paid, ShipOrder, MarkShipped, Shipped.
 HAPPY_PATH_TRANSITIONS = 11
@@ -107,7 +107,7 @@ def test_an_order_through_the_local_cloud_is_metered(shop: Shop) -> None:
     auth = {"Authorization": f"Bearer {shop.customer_token}"}
     placed = requests.post(
         f"{shop.api}/orders",
-        json={"items": [{"productId": "scale", "quantity": 1}], "shippingAddress": ADDRESS},
+        json={"items": [{"productId": "scale", "quantity": 1}], "shippingAddress": DEFAULT_ADDRESS},
         headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
         timeout=10,
     )

@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from localcloud.client import DEFAULT_ADDRESS
 from tests.localcloud.conftest import Shop
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
@@ -40,13 +41,6 @@ SPEC = ROOT / "docs" / "openapi.json"
 # Valid requests name random products and orders, which do not exist: half of them are pointed at real ones (the
 # seeded catalog's products, orders placed before and during the run) so that success answers are checked too.
 PRODUCTS = [str(product["productId"]) for product in json.loads((ROOT / "tools" / "demo_catalog.json").read_text())]
-ADDRESS = {
-    "name": "Alice Example",
-    "line1": "1 Market Street",
-    "city": "Springfield",
-    "postalCode": "12345",
-    "country": "US",
-}
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # Examples per operation and generation mode. Operations without inputs run once (Hypothesis stops when it has
 # generated everything there is); the carrier's route is throttled by its usage plan (5 requests a second), so it
@@ -178,7 +172,7 @@ def session(shop: Shop) -> Iterator[requests.Session]:
         for items in ([{"productId": "scale", "quantity": 1}], [{"productId": "espresso-machine", "quantity": 1}]):
             placed = opened.post(
                 f"{shop.api}/orders",
-                json={"items": items, "shippingAddress": ADDRESS},
+                json={"items": items, "shippingAddress": DEFAULT_ADDRESS},
                 headers={**credentials(shop, "/orders"), "Idempotency-Key": str(uuid.uuid4())},
                 timeout=15,
             )

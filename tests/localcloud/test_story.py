@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from localcloud.client import DEFAULT_ADDRESS
 from localcloud.demo import play
 from localcloud.gateway import Quota, Throttle, UsagePlan
 from localcloud.users import ensure_user
@@ -18,13 +19,6 @@ from tests.localcloud.conftest import PASSWORD, Shop
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
-ADDRESS = {
-    "name": "Alice Example",
-    "line1": "1 Market Street",
-    "city": "Springfield",
-    "postalCode": "12345",
-    "country": "US",
-}
 FINAL = {"SHIPPED", "DELIVERED", "CANCELLED", "REJECTED", "FAILED"}
 
 
@@ -35,7 +29,7 @@ def auth(token: str) -> dict[str, str]:
 def place(shop: Shop, key: str, items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     response = requests.post(
         f"{shop.api}/orders",
-        json={"items": items, "shippingAddress": ADDRESS, **extra},
+        json={"items": items, "shippingAddress": DEFAULT_ADDRESS, **extra},
         headers={**auth(shop.customer_token), "Idempotency-Key": key},
         timeout=10,
     )
@@ -100,30 +94,18 @@ def test_a_small_order_ships_through_the_workflow_and_the_carrier_delivers_it(sh
     assert shipped["status"] == "SHIPPED", shipped
     assert shipped["trackingNumber"].startswith("TRK")
 
-    delivered = requests.post(
-        f"{shop.api}/carrier/deliveries",
-        json={
-            "orderId": order["orderId"],
-            "trackingNumber": shipped["trackingNumber"],
-            "deliveredAt": shipped["updatedAt"],
-        },
-        headers={"x-api-key": shop.endpoints.carrier_api_key},
-        timeout=10,
-    )
+    report = {
+        "orderId": order["orderId"],
+        "trackingNumber": shipped["trackingNumber"],
+        "deliveredAt": shipped["updatedAt"],
+    }
+    carrier = {"x-api-key": shop.endpoints.carrier_api_key}
+    delivered = requests.post(f"{shop.api}/carrier/deliveries", json=report, headers=carrier, timeout=10)
     assert delivered.status_code == 200, delivered.text
     assert [change["status"] for change in delivered.json()["history"]] == ["PLACED", "PAID", "SHIPPED", "DELIVERED"]
     # The carrier reports it again: a conflict, said from the failed write itself (the carrier's role reads no
     # order by its key; the module's teardown fails on any call a role refused).
-    again = requests.post(
-        f"{shop.api}/carrier/deliveries",
-        json={
-            "orderId": order["orderId"],
-            "trackingNumber": shipped["trackingNumber"],
-            "deliveredAt": shipped["updatedAt"],
-        },
-        headers={"x-api-key": shop.endpoints.carrier_api_key},
-        timeout=10,
-    )
+    again = requests.post(f"{shop.api}/carrier/deliveries", json=report, headers=carrier, timeout=10)
     assert again.status_code == 409, again.text
 
 
