@@ -46,7 +46,13 @@ class Decision(RequestModel):
     tags=["Approvals"],
     summary="Orders waiting for an approver",
     security=docs.ID_TOKEN,
-    responses=docs.responses(200, "Pending approvals", PendingApprovals, 401, 403),
+    responses=docs.responses(
+        200,
+        "Pending approvals, each with the customer's e-mail address (customerEmail) when known",
+        PendingApprovals,
+        401,
+        403,
+    ),
 )
 def list_pending() -> PendingApprovals:
     admin_caller(app.current_event)

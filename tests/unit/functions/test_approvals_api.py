@@ -120,6 +120,31 @@ def test_pending_approvals_are_listed_without_their_task_tokens(
     assert WAITING["taskToken"] not in response.body
 
 
+def test_a_pending_approval_names_the_customer_by_the_email_they_placed_the_order_with(
+    approvals_api: ApiCaller, orders_table: OrdersTable, catalog_table: CatalogTable, approvals_table: ApprovalsTable
+) -> None:
+    # Given an order placed with a token that carried the customer's e-mail address, waiting for an approver
+    order = an_order(
+        orders_table,
+        catalog_table,
+        customer_id="customer-d",
+        order_id="ord_fromacustomerwithemail0",
+        lines=[("espresso-machine", 1)],
+        status=OrderStatus.AWAITING_APPROVAL,
+        email="dana@example.com",
+    )
+    a_pending_approval(approvals_table, order, "token-of-danas-order", utc_now())
+
+    # When an approver lists the pending approvals
+    response = pending(approvals_api)
+
+    # Then the approval says who placed it in words a person knows
+    assert response.status == 200, response.body
+    assert [(item["orderId"], item.get("customerEmail")) for item in response.json()["items"]] == [
+        (order.order_id, "dana@example.com")
+    ]
+
+
 def test_a_decided_approval_is_no_longer_listed(
     approvals_api: ApiCaller, sfn: StepFunctionsStub, waiting_order: Order
 ) -> None:

@@ -141,7 +141,12 @@ class OrdersTable:
 
     def with_status(self, status: OrderStatus) -> list[Order]:
         """Every order currently in `status`, least recently updated first (all pages of the byStatus index)."""
-        return self._query_all(
+        return [order for order, _ in self.with_status_and_email(status)]
+
+    def with_status_and_email(self, status: OrderStatus) -> list[tuple[Order, str | None]]:
+        """Every order in `status` as with_status, each with the e-mail address its customer placed it with (None
+        when their token had none). The address is on the order's item, not in the Order the API returns."""
+        items = self._items(
             {
                 "TableName": self.table_name,
                 "IndexName": BY_STATUS,
@@ -150,6 +155,7 @@ class OrdersTable:
                 "ExpressionAttributeValues": {":status": {"S": status.value}},
             }
         )
+        return [(_order(item), item.get("customerEmail", {}).get("S")) for item in items]
 
     def updated_between(self, status: OrderStatus, start: datetime, end: datetime) -> list[Order]:
         """Every order in `status` whose last change falls in [start, end) (all pages of the byStatus index)."""
@@ -171,11 +177,15 @@ class OrdersTable:
         )
 
     def _query_all(self, request: dict[str, Any]) -> list[Order]:
-        found: list[Order] = []
+        return [_order(item) for item in self._items(request)]
+
+    def _items(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item a query matches, all pages, in DynamoDB's typed form."""
+        found: list[dict[str, Any]] = []
         while True:
             with translated_errors():
                 response = self._client.query(**request)
-            found.extend(_order(item) for item in response.get("Items", []))
+            found.extend(response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return found
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import Field
+
 from shop.domain.models import Cents, Order, ShopModel, Timestamp
 
 # A line this large is unusual for a small shop: a person looks at it whatever the total.
@@ -41,6 +43,9 @@ class PendingApproval(ShopModel):
 
     order_id: str
     customer_id: str
+    customer_email: str | None = Field(
+        default=None, description="The e-mail address in the customer's sign-in token when they placed the order"
+    )
     total_cents: Cents
     requested_at: Timestamp
     expires_at: Timestamp

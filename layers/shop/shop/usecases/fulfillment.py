@@ -329,8 +329,14 @@ def deliver(orders: OrdersTable, order_id: str, tracking_number: str, now: datet
 
 
 def pending_approvals(orders: OrdersTable, approvals: ApprovalsTable) -> list[PendingApproval]:
-    waiting = orders.with_status(OrderStatus.AWAITING_APPROVAL)
-    return [pending for order in waiting if (pending := approvals.pending(order)) is not None]
+    """Every approval still waiting, with the e-mail address the customer placed the order with (an approver
+    knows people by their address, not by their user pool id)."""
+    waiting = orders.with_status_and_email(OrderStatus.AWAITING_APPROVAL)
+    return [
+        pending.model_copy(update={"customer_email": email})
+        for order, email in waiting
+        if (pending := approvals.pending(order)) is not None
+    ]
 
 
 def decide_approval(
