@@ -7,6 +7,7 @@ SHELL := /bin/bash
 BASE_PYTHON := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml package-lock.json layers/shop/requirements.txt | md5sum | cut -c1-12)
+CHECK_TOOLS := $(VENV)/.check-tools-$(shell cat pyproject.toml package-lock.json | md5sum | cut -c1-12)
 # Lambda runs Python 3.13; `sam build` needs a matching python3.13 on PATH. A pyenv shim named python3.13 may
 # exist without running, so take the first candidate that really is 3.13 (pyenv keeps one in its versions).
 PY313 := $(firstword $(foreach candidate,$(shell command -v python3.13 2>/dev/null) $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13),$(shell "$(candidate)" -c 'import sys; print("$(candidate)") if sys.version_info[:2] == (3, 13) else None' 2>/dev/null)))
@@ -18,14 +19,14 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/shop
 export AWS_DEFAULT_REGION ?= us-east-1
 
-# The browser tests use Debian's Chromium; installing it needs root (CI runs as root).
+# The browser tests use Debian's Chromium (make browser); installing it needs root (CI runs as root).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
 
-.PHONY: help install run demo chaos publish-console format lint types test check build deploy bench seed openapi clean redrive e2e
+.PHONY: help install browser run token invoke demo chaos publish-console format lint types test check build deploy bench seed openapi clean redrive e2e
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,23 +35,39 @@ $(STAMP): pyproject.toml package-lock.json layers/shop/requirements.txt
 	test -x $(VENV)/bin/python || $(BASE_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
-	# checkov pins boto3 exactly: it gets a virtualenv of its own, from pyproject.toml's `checkov` extra.
-	$(VENV)/bin/python -m venv --clear $(VENV)/checkov
-	$(VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["checkov"], sep="\n")' > $(VENV)/checkov/requirement.txt
-	$(VENV)/checkov/bin/python -m pip install --quiet -r $(VENV)/checkov/requirement.txt
 	# The functions' own interpreter for the local cloud: Lambda's Python 3.13 with the layer's dependencies (with no
 	# python3.13 here, the local cloud runs them on this Python and says so when it starts).
 	if [ -n "$(PY313)" ]; then "$(PY313)" -m venv --clear $(VENV)/lambda-python3.13 && $(VENV)/lambda-python3.13/bin/python -m pip install --quiet -r layers/shop/requirements.txt; fi
-	npm ci --no-audit --no-fund --loglevel=error
-	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: $(STAMP) ## Create .venv and install everything (re-run when pyproject.toml changes)
+# What only the checks use: checkov (it pins boto3 exactly, so it gets a virtualenv of its own, from pyproject.toml's
+# `checkov` extra) and the Node tools of package.json.
+$(CHECK_TOOLS): pyproject.toml package-lock.json | $(STAMP)
+	$(VENV)/bin/python -m venv --clear $(VENV)/checkov
+	$(VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["checkov"], sep="\n")' > $(VENV)/checkov/requirement.txt
+	$(VENV)/checkov/bin/python -m pip install --quiet -r $(VENV)/checkov/requirement.txt
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -f $(VENV)/.check-tools-*
+	touch $@
+
+install: $(STAMP) ## Create .venv with what the stack, the tools and the checks run on (re-run when pyproject.toml changes)
+
+# The browser tests' Chromium: only `make test` installs it (apt; sudo when not root). Running the stack needs none.
+browser: ## Install Debian's Chromium for the browser tests, unless a chromium is on PATH
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 ARGS ?=
-run: install ## Run the whole stack here (no Docker, no AWS account): console on 127.0.0.1:3000, data kept in .localcloud/ (ARGS=--fresh ...)
+run: install ## Run the whole stack here (no Docker, no AWS account): console on 127.0.0.1:3000, data kept in .localcloud/ (ARGS="--fresh --logs OrdersApiFunction --api-port 3001 ...")
 	python -m localcloud $(ARGS)
+
+ROLE ?= customer
+token: install ## Print an ID token of the demo customer (ROLE=approver: the approver) from the running make run
+	@python -m localcloud.id_token --role $(ROLE) $(ARGS)
+
+invoke: install ## Invoke one function with an event file, as sam local invoke does: FUNCTION=CatalogApiFunction EVENT=events/catalog_api.json
+	@[ -n "$(FUNCTION)" ] && [ -n "$(EVENT)" ] || { echo 'usage: make invoke FUNCTION=<logical id> EVENT=events/<file>.json [ARGS="--aws-endpoint URL | --fresh"]'; exit 2; }
+	python -m localcloud.invoke $(FUNCTION) $(EVENT) $(ARGS)
 
 demo: install ## Play the whole order story against a fresh local cloud, with a timeline (non-zero if a step fails)
 	python -m localcloud.demo
@@ -73,11 +90,11 @@ types: install ## Type-check (mypy, strict): the packages, then each function's 
 	mypy
 	for handler in functions/*/app.py; do MYPYPATH=layers/shop mypy --strict "$$handler"; done
 
-test: lint types ## Everything CI runs: format check, lint, types, template checks, sam build and all tests
+test: lint types browser $(CHECK_TOOLS) ## Everything CI runs: format check, lint, types, template checks, sam build and all tests
 	@test -n "$(PY313)" || { echo "no working python3.13 found (sam build needs it: pyenv install 3.13)"; exit 1; }
 	python -m pytest -n 3 --dist loadfile
 
-check: test ## Same as test (the name STYLE.md uses)
+check: test ## Same as test: format check, lint, types and tests, as CI runs them
 
 build: install ## sam build (arm64, Python 3.13)
 	sam build

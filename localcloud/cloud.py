@@ -313,6 +313,9 @@ class LocalCloud:
         # moto's interpreter logs every Fail state an execution reaches as an ERROR with its parse tree; an order
         # that ends FAILED is business, and the execution's history (and the cloud's log) says why.
         logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+        # The SAM translator warns that its feature toggles (read from AppConfig when SAM runs in AWS) have no
+        # `normalized_open_api_version` entry: the offline transform runs with none, and nobody here can change that.
+        logging.getLogger("samtranslator.feature_toggle.feature_toggle").setLevel(logging.ERROR)
         self._moto = FaultyMotoServer(
             faults=self.faults,
             names=self._names_of,
@@ -670,13 +673,8 @@ class LocalCloud:
             self.function_logs.record(spec.log_group or f"/aws/lambda/{spec.name}", spec, result)
         except Exception as exc:  # the invocation happened all the same; say why its logs are missing
             self.log(f"logs of {spec.logical_id} not written to CloudWatch Logs: {exc!r}")
-        outcome = "ERROR" if result.errored else "ok"
-        start = f"cold (init {result.init_duration_ms:.0f} ms)" if result.cold else "warm"
-        injected = f"  injected: {result.injected}" if result.injected else ""
-        self.log(f"λ {spec.logical_id:<28} {result.duration_ms:7.1f} ms  {outcome:<5}  {start}{injected}")
-        for line in result.logs.splitlines():  # what the handler printed, under its invocation
-            if line.strip():
-                self.log(f"    {result.request_id[:8]} {line}")
+        # What the caller saw, then what the handler printed under its request id (localcloud.function_logs).
+        self.function_logs.console.emit(spec, result, self.log)
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Call a function by logical id (what the gateway and tests use)."""

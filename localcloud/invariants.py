@@ -1,4 +1,4 @@
-"""The invariants of the order story, counted on a local cloud (shared/DESIGN section 8, in docs/architecture.md):
+"""The invariants of the order story, counted on a local cloud (docs/architecture.md, "The invariants"):
 
 - every order is final, and its approval, payment and stock records agree with its status;
 - stock is conserved per product: available + reserved + sold = what was stocked; the units sold are the units of

@@ -1,5 +1,5 @@
 """Lambda's event source mappings (SQS queues, DynamoDB streams), EventBridge schedules, SNS's notifications and
-DynamoDB's TTL process, run against moto with the semantics the deployed stack relies on (DESIGN section 6)."""
+DynamoDB's TTL process, run against moto with the semantics the deployed stack relies on (docs/local-cloud.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lambda functions run in worker processes, with Lambda's guarantees (DESIGN section 6).
+"""Lambda functions run in worker processes, with Lambda's guarantees (docs/local-cloud.md).
 
 Each worker is a child interpreter (localcloud/worker_main.py) that imports one function's handler once and
 serves invocations until it times out, crashes, or its code changes on disk. A pool per function reuses idle

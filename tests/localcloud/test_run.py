@@ -1,11 +1,14 @@
-"""`make run` as a newcomer runs it: the local cloud starts, says it is ready, and Ctrl-C leaves nothing behind; its
-data comes back at the next start, after a clean stop or a kill, and --fresh starts empty."""
+"""`make run` as a newcomer runs it: the local cloud starts, says where things are and how to sign in, and Ctrl-C
+leaves nothing behind; `make token` signs in against it; a busy port is one line before anything starts; its data
+comes back at the next start, after a clean stop or a kill, and --fresh starts empty."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,13 +63,15 @@ class Running:
             self.process.wait(timeout=10)
 
 
+ENVIRONMENT = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'shop'}"}
+
+
 def run(*arguments: str) -> Running:
     """`python -m localcloud` (what `make run` runs) on free ports, until it says it is ready."""
-    environment = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'shop'}"}
     process = subprocess.Popen(  # noqa: S603  (this interpreter, fixed arguments and the test's own)
         [sys.executable, "-m", "localcloud", "--api-port", "0", "--aws-port", "0", *arguments],
         cwd=ROOT,
-        env=environment,
+        env=ENVIRONMENT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -83,6 +88,19 @@ def run(*arguments: str) -> Running:
         running.stop()
         raise AssertionError("".join(running.output))
     return running
+
+
+def module(name: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <name> ...` as a make target runs it."""
+    return subprocess.run(  # noqa: S603  (this interpreter, fixed arguments and the test's own)
+        [sys.executable, "-m", name, *arguments],
+        cwd=ROOT,
+        env=ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def shell(command: str) -> subprocess.CompletedProcess[str]:
@@ -113,6 +131,24 @@ def test_the_local_cloud_starts_serves_and_stops_on_ctrl_c_with_no_stray_process
         token = json.loads(signed_in.stdout)["AuthenticationResult"]["IdToken"]
         orders = shell(call.replace("<AuthenticationResult.IdToken>", token))
         assert "items" in json.loads(orders.stdout), orders.stdout
+        # make token: the demo customer's token (their orders), and the approver's (the approvals).
+        api, aws = running.endpoint("API"), running.endpoint("AWS endpoint")
+        for role, path in (("customer", "/orders"), ("approver", "/approvals")):
+            signed = module("localcloud.id_token", "--role", role, "--aws-endpoint", aws)
+            assert signed.returncode == 0, signed.stderr
+            answer = requests.get(
+                f"{api}{path}", headers={"Authorization": f"Bearer {signed.stdout.strip()}"}, timeout=30
+            )
+            assert answer.status_code == 200, (role, answer.text)
+        # Where the console is, that any confirmation code works, the waits that are not a deploy's; no colours in a
+        # pipe, nothing a user cannot act on (the SAM translator's feature-toggle warnings).
+        banner = "".join(running.output)
+        assert running.endpoint("console") == running.endpoint("API").removesuffix("api")
+        assert "any confirmation code works here" in banner
+        assert re.search(r"approvals +expire after 60 s", banner)  # localcloud.toml's ApprovalTimeoutSeconds
+        assert re.search(r"undeliverable +fails after \d+ receives x \d+ s of visibility", banner)
+        assert "\033[" not in banner
+        assert "Feature Toggle" not in banner
         # A function has run, so worker processes exist; then Ctrl-C.
         assert requests.get(f"{running.endpoint('API')}/health", timeout=30).json() == {"status": "ok"}
         children = descendants(running.process.pid)
@@ -124,6 +160,25 @@ def test_the_local_cloud_starts_serves_and_stops_on_ctrl_c_with_no_stray_process
         assert [pid for pid in children if alive(pid)] == []
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize("option", ["--api-port", "--aws-port"])
+def test_a_busy_port_is_one_line_naming_it_and_its_option_before_anything_starts(option: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        other = "--aws-port" if option == "--api-port" else "--api-port"
+
+        started = time.monotonic()
+        refused = module("localcloud", option, str(port), other, "0", "--state-dir", "/nonexistent/never-made")
+
+    assert refused.returncode != 0
+    assert refused.stdout == ""  # nothing was provisioned, nothing else said
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert f"port {port}" in refused.stderr
+    assert f'make run ARGS="{option} {port + 1}"' in refused.stderr
+    assert time.monotonic() - started < 30
 
 
 MARKER = {"productId": {"S": "kept-lamp"}, "name": {"S": "A lamp kept across restarts"}}
