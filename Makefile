@@ -118,7 +118,16 @@ redrive: install ## List what is open past every retry; APPLY=1 redrives it (STA
 openapi: install ## Regenerate docs/openapi.json from the code
 	python -m tools.openapi --write
 
-bench: install ## Print the figures: cold starts vs a bare boto3 baseline; local cloud throughput, latency, start-up
+MINISTACK := $(VENV)/ministack/bin/ministack
+# MiniStack, the emulator the local cloud's get_item rate is measured beside: a virtualenv of its own (its pins are
+# its own), from pyproject.toml's `ministack` extra.
+$(MINISTACK): pyproject.toml
+	$(VENV)/bin/python -m venv --clear $(VENV)/ministack
+	$(VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["ministack"], sep="\n")' > $(VENV)/ministack/requirement.txt
+	$(VENV)/ministack/bin/python -m pip install --quiet -r $(VENV)/ministack/requirement.txt
+	touch $@
+
+bench: install $(MINISTACK) ## Print the figures: cold starts vs a bare boto3 baseline; local cloud throughput, latency, get_item beside MiniStack, start-up
 	python -m benchmarks
 
 clean: ## Remove build output and the virtualenv

@@ -6,11 +6,15 @@
    When the goal is missed (or with --explain) the gateway path is taken apart per request.
 2. POST /orders -> SHIPPED for orders under the approval threshold: N orders, C at a time, each client polling
    its order every 50 ms until it is SHIPPED. Goal: p50 <= 1 s and p99 <= 3 s.
-3. `make run` (`python -m localcloud`) as a subprocess: time to its "local cloud ready" line, then the memory
+3. DynamoDB get_item on the local AWS endpoint side by side with MiniStack (a Docker-free emulator installed
+   with pip; `make bench` puts it in .venv/ministack), the same item in both, in interleaved rounds from one
+   client process. Goal: the local cloud serves at least as many get_item calls a second as MiniStack.
+4. `make run` (`python -m localcloud`) as a subprocess: time to its "local cloud ready" line, then the memory
    of the whole process tree at rest, then Ctrl-C (SIGINT) and every process of the tree gone within 10 s.
 
-Figures 1 and 2 share one LocalCloud in this process, so the client, the gateway, moto and the pollers share
-this interpreter (the functions run in worker processes); figure 3 starts a fresh interpreter per run.
+Figures 1 to 3 share one LocalCloud in this process (the functions run in worker processes); figure 1's client
+shares its interpreter, the clients of figures 2 and 3 run in a process of their own. Figure 4 starts a fresh
+interpreter per run.
 
 Exit status: 0 when the figures were measured, whether or not the goals are met (it is a measurement);
 1 when the local cloud failed to start, an order did not ship within 30 s, a request failed, or a process
@@ -25,10 +29,12 @@ import contextlib
 import itertools
 import json
 import logging
+import multiprocessing
 import os
 import queue
 import random
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -47,6 +53,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import boto3
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +63,8 @@ if str(LAYER_DIR) not in sys.path:
     sys.path.insert(0, str(LAYER_DIR))
 
 from localcloud.cloud import Endpoints, LocalCloud  # noqa: E402
-from localcloud.meter import cost_lines, since, state_transitions  # noqa: E402  (after the layer is on the path)
+from localcloud.meter import cost_lines, since, state_transitions  # noqa: E402
+from localcloud.pollers import IDLE_POLL_SECONDS  # noqa: E402  (after the layer is on the path)
 from localcloud.users import ensure_user, id_token  # noqa: E402
 from localcloud.workers import code_fingerprint  # noqa: E402
 from shop.adapters.catalog_table import CatalogTable  # noqa: E402
@@ -313,13 +321,26 @@ def stages_of(order: dict[str, Any], sent: float, seen: float) -> tuple[tuple[st
     return tuple(stages)
 
 
-def place_and_wait(shop: Shop, session: requests.Session, key: str) -> Shipped:
+@dataclass(frozen=True)
+class Customer:
+    """What a client needs to place orders: the API's URL and the customer's ID token (picklable)."""
+
+    api: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def place_and_wait(shop: Shop | Customer, session: requests.Session, key: str) -> Shipped:
     """Place one order of PRODUCT_ID and poll it every POLL_INTERVAL until SHIPPED (at most SHIP_TIMEOUT)."""
     body: dict[str, Any] = {"items": [{"productId": PRODUCT_ID, "quantity": 1}], "shippingAddress": ADDRESS}
     sent = time.time()
     started = time.perf_counter()
+    api = shop.api if isinstance(shop, Customer) else shop.endpoints.api
     response = session.post(
-        f"{shop.endpoints.api}/orders",
+        f"{api}/orders",
         json=body,
         headers={**shop.headers, "Idempotency-Key": key},
         timeout=REQUEST_TIMEOUT,
@@ -331,7 +352,7 @@ def place_and_wait(shop: Shop, session: requests.Session, key: str) -> Shipped:
     deadline = started + SHIP_TIMEOUT
     status = "PLACED"
     for polls in range(1, int(SHIP_TIMEOUT / POLL_INTERVAL) + 2):
-        reply = session.get(f"{shop.endpoints.api}/orders/{order_id}", headers=shop.headers, timeout=REQUEST_TIMEOUT)
+        reply = session.get(f"{api}/orders/{order_id}", headers=shop.headers, timeout=REQUEST_TIMEOUT)
         seen, seen_wall = time.perf_counter(), time.time()
         if reply.status_code != 200:
             raise BenchmarkFailure(f"GET /orders/{order_id} answered {reply.status_code}: {reply.text[:300]}")
@@ -577,7 +598,7 @@ def explain_reads(shop: Shop, order_id: str, gateway: Series, raw: Series, sampl
 # --- Figure 2: POST /orders -> SHIPPED ----------------------------------------------------------------------
 
 
-def ship_orders(shop: Shop, count: int, concurrency: int, prefix: str) -> tuple[list[Shipped], float]:
+def ship_orders(customer: Customer, count: int, concurrency: int, prefix: str) -> tuple[list[Shipped], float]:
     """`count` orders, `concurrency` clients at a time (a session each); every order must ship."""
     local = threading.local()
 
@@ -585,7 +606,7 @@ def ship_orders(shop: Shop, count: int, concurrency: int, prefix: str) -> tuple[
         session: requests.Session | None = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
-        return place_and_wait(shop, session, f"{prefix}-{number}")
+        return place_and_wait(customer, session, f"{prefix}-{number}")
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-order") as pool:
@@ -596,6 +617,200 @@ def ship_orders(shop: Shop, count: int, concurrency: int, prefix: str) -> tuple[
             pool.shutdown(wait=True, cancel_futures=True)  # only the orders under way are waited for
             raise
     return results, time.perf_counter() - started
+
+
+class OrderClients:
+    """The clients of figure 2 in a process of their own, so that their requests and polling do not take the local
+    cloud's interpreter from it (a browser or a phone is not in the cloud either). One process, kept for the run."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=_serve_clients, args=(child,), name="bench-clients", daemon=True)
+        self._process.start()
+
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid or 0)
+
+    def ship(self, customer: Customer, count: int, concurrency: int, prefix: str) -> tuple[list[Shipped], float]:
+        results, elapsed = self._run(ship_orders, customer, count, concurrency, prefix)
+        return results, elapsed
+
+    def get_item_rates(self, run: ReadRun) -> dict[str, list[float]]:
+        rates: dict[str, list[float]] = self._run(get_item_rates, run)
+        return rates
+
+    def _run(self, function: Callable[..., Any], *arguments: Any) -> Any:
+        self._connection.send((function, arguments))
+        answer = self._connection.recv()
+        if isinstance(answer, str):
+            raise BenchmarkFailure(answer)
+        return answer
+
+    def close(self) -> None:
+        self._connection.send(None)
+        self._process.join(timeout=10)
+
+
+def _serve_clients(connection: Any) -> None:
+    """The clients' process: run each job it is sent (a function and its arguments), until None."""
+    while (job := connection.recv()) is not None:
+        function, arguments = job
+        try:
+            connection.send(function(*arguments))
+        except Exception as failure:
+            connection.send(f"{type(failure).__name__}: {failure}")
+
+
+# --- Figure 3: get_item side by side with MiniStack ---------------------------------------------------------
+
+MINISTACK_TABLE = "bench-items"
+# The local cloud's own fake credentials (any work for MiniStack).
+_LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "aws_session_token": "local"}
+MINISTACK_READY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ReadRun:
+    """Figure 3's reads: the same item in `table` at each endpoint (name -> URL)."""
+
+    endpoints: dict[str, str]
+    table: str
+    item: dict[str, Any]
+    rounds: int
+    count: int
+    seed: int | None
+
+
+def get_item_rates(run: ReadRun) -> dict[str, list[float]]:
+    """In the clients' process: get_item calls a second on each endpoint, `count` sequential calls a round, the
+    endpoints in a shuffled order each round, after an untimed warm-up. One boto3 client per endpoint."""
+    key = {"pk": run.item["pk"]}
+    clients = {
+        name: boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1", **_LOCAL_CREDENTIALS)
+        for name, url in run.endpoints.items()
+    }
+    for client in clients.values():
+        for _ in range(50):
+            client.get_item(TableName=run.table, Key=key)
+    order = random.Random(run.seed)  # noqa: S311  (shuffles the run order; nothing secret)
+    rates: dict[str, list[float]] = {name: [] for name in clients}
+    for _ in range(run.rounds):
+        names = list(clients)
+        order.shuffle(names)
+        for name in names:
+            client = clients[name]
+            started = time.perf_counter()
+            for _ in range(run.count):
+                client.get_item(TableName=run.table, Key=key)
+            rates[name].append(run.count / (time.perf_counter() - started))
+    return rates
+
+
+def ministack_command() -> list[str] | None:
+    """How to start MiniStack: the one `make bench` installs, or one on PATH."""
+    installed = ROOT / ".venv" / "ministack" / "bin" / "ministack"
+    if installed.exists():
+        return [str(installed)]
+    found = shutil.which("ministack")
+    return [found] if found else None
+
+
+@contextlib.contextmanager
+def ministack(port: int) -> Iterator[subprocess.Popen[bytes] | None]:
+    """MiniStack listening on `port` (None when it is not installed); stopped on the way out."""
+    command = ministack_command()
+    if command is None:
+        yield None
+        return
+    environment = {**os.environ, "GATEWAY_PORT": str(port)}
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + MINISTACK_READY_TIMEOUT
+        while True:
+            try:
+                socket.create_connection((HOST, port), timeout=0.5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise BenchmarkFailure("MiniStack did not start listening") from None
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def measure_against_ministack(
+    shop: Shop, clients: OrderClients, order_id: str, *, rounds: int, count: int, seed: int | None
+) -> list[str]:
+    """Figure 3: the same order item in a table of each emulator, read with get_item from the clients' process."""
+    title = "Local cloud 3: DynamoDB get_item, the local AWS endpoint side by side with MiniStack"
+    port = free_port()
+    with ministack(port) as process:
+        if process is None:
+            return [title, "  MiniStack is not installed (make bench installs it in .venv/ministack): not measured"]
+        order = (
+            shop.dynamodb()
+            .get_item(
+                TableName=str(shop.endpoints.outputs["OrdersTableName"]),
+                Key={"customerId": {"S": shop.customer_id}, "sk": {"S": f"ORDER#{order_id}"}},
+            )
+            .get("Item")
+        )
+        if order is None:
+            raise BenchmarkFailure(f"order {order_id} is not in the Orders table")
+        item = {**order, "pk": {"S": f"ORDER#{order_id}"}}
+        endpoints = {"local cloud": str(shop.cloud.aws_url), "MiniStack": f"http://{HOST}:{port}"}
+        for url in endpoints.values():
+            dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name=shop.cloud.region, **_LOCAL_CREDENTIALS)
+            dynamodb.create_table(
+                TableName=MINISTACK_TABLE,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            dynamodb.put_item(TableName=MINISTACK_TABLE, Item=item)
+        rates = clients.get_item_rates(ReadRun(endpoints, MINISTACK_TABLE, item, rounds, count, seed))
+    ours, theirs = statistics.median(rates["local cloud"]), statistics.median(rates["MiniStack"])
+    rows = [
+        [name, str(rounds * count), f"{statistics.median(found):.0f}", f"{min(found):.0f}", f"{max(found):.0f}"]
+        for name, found in rates.items()
+    ]
+    version = _ministack_version()
+    return [
+        title,
+        f"  {count} sequential get_item calls a round, {rounds} rounds, the emulators in a shuffled order each round, "
+        f"one boto3 client each in the clients' process; the item: order {order_id} as the Orders table holds it",
+        f"  MiniStack {version} on {HOST}:{port}; the local cloud's endpoint with its IAM check, fault plan and meter "
+        "on",
+        "",
+        *table(["emulator", "calls", "req/s (median round)", "slowest round", "fastest round"], rows, {1, 2, 3, 4}),
+        "",
+        f"Goal: the local cloud's get_item/s >= MiniStack's -> {verdict(ours >= theirs)} "
+        f"({ours:.0f} / {theirs:.0f} = {ours / theirs:.2f})",
+    ]
+
+
+def _ministack_version() -> str:
+    command = ministack_command()
+    if command is None:
+        return "?"
+    python = Path(command[0]).with_name("python")
+    found = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('ministack'))"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return found.stdout.strip() or "?"
 
 
 def render_orders(
@@ -636,8 +851,9 @@ def render_orders(
     orders_api = by_function.get(ORDERS_FUNCTION, [])
     lines = [
         "Local cloud 2: POST /orders -> SHIPPED, orders under the approval threshold (no approver)",
-        f"  {len(results)} orders of 1 x {PRODUCT_ID}, {concurrency} at a time (ThreadPoolExecutor, a requests.Session "
-        f"per client); each client polls GET /orders/{{id}} every {POLL_INTERVAL * 1000:.0f} ms until SHIPPED",
+        f"  {len(results)} orders of 1 x {PRODUCT_ID}, {concurrency} at a time (ThreadPoolExecutor in a process of its "
+        f"own, a requests.Session per client); each client polls GET /orders/{{id}} every "
+        f"{POLL_INTERVAL * 1000:.0f} ms until SHIPPED",
         f"  SHIPPED = from sending the POST to the first GET that shows SHIPPED; after an untimed warm-up of "
         f"{len(warm_up)} concurrent orders (cold workers: slowest {max(r.ship_seconds for r in warm_up):.1f} s)",
         "",
@@ -696,7 +912,8 @@ def batching_windows(cloud: LocalCloud) -> str:
     ]
     return (
         f"Batching windows on the way (template.yaml; the pollers hold a batch open from its first record for that "
-        f"long, as Lambda does, and poll every {cloud.poll_interval:g} s): {', '.join(windows) or 'none'}"
+        f"long, as Lambda does; a queue's or a stream's poller wakes when the endpoint sees a message or a write, and "
+        f"every {IDLE_POLL_SECONDS:g} s besides): {', '.join(windows) or 'none'}"
     )
 
 
@@ -852,7 +1069,7 @@ def render_startups(startups: list[Startup], note: str) -> tuple[list[str], bool
         ]
     )
     lines = [
-        "Local cloud 3: `make run` (python -m localcloud --api-port <free> --aws-port <free>) start-up and memory",
+        "Local cloud 4: `make run` (python -m localcloud --api-port <free> --aws-port <free>) start-up and memory",
         f"  {len(startups)} runs, each a fresh interpreter from the warm venv (cwd the repository); ready = spawn to "
         "its 'local cloud ready' line on stdout; 'it says' = the time printed in that line (from its main())",
         f"  RSS = VmRSS summed over the process and all its descendants (/proc) after {IDLE_BEFORE_MEMORY:.0f} s idle; "
@@ -899,6 +1116,7 @@ def in_process_figures(arguments: argparse.Namespace) -> Iterator[list[str]]:
     log = InvocationLog()
     warm_up = arguments.concurrency
     stock = 2 * (1 + warm_up + arguments.orders)
+    clients = OrderClients()  # started before the cloud: a spawned process inherits none of it
     cloud, shop = open_shop(log, stock)
     try:
         run = uuid.uuid4().hex[:8]
@@ -919,12 +1137,15 @@ def in_process_figures(arguments: argparse.Namespace) -> Iterator[list[str]]:
         yield lines
 
         before = shop.catalog().get(PRODUCT_ID)
-        warmed, _ = ship_orders(shop, warm_up, warm_up, f"bench-{run}-warm")
+        customer = Customer(shop.endpoints.api, shop.token)
+        warmed, _ = clients.ship(customer, warm_up, warm_up, f"bench-{run}-warm")
         log.invocations.clear()
         metered = cloud.meter.counts()
-        here, workers = time.process_time(), cpu_by_process(own_workers())
-        results, elapsed = ship_orders(shop, arguments.orders, arguments.concurrency, f"bench-{run}")
-        here, worker_cpu = time.process_time() - here, cpu_since(workers, own_workers())
+        cloud_processes = [process for process in own_workers() if process.pid != clients.pid]
+        here, workers = time.process_time(), cpu_by_process(cloud_processes)
+        results, elapsed = clients.ship(customer, arguments.orders, arguments.concurrency, f"bench-{run}")
+        cloud_processes = [process for process in own_workers() if process.pid != clients.pid]
+        here, worker_cpu = time.process_time() - here, cpu_since(workers, cloud_processes)
         invocations = list(log.invocations)
         units = since(cloud.meter.counts(), metered)
         after = shop.catalog().get(PRODUCT_ID)
@@ -937,14 +1158,19 @@ def in_process_figures(arguments: argparse.Namespace) -> Iterator[list[str]]:
             )
         lines += order_costs(cloud, results, units)
         lines += [
-            f"CPU during the run ({elapsed:.1f} s, {os.cpu_count()} CPUs): this process (clients, gateway, moto, "
-            f"pollers, Step Functions) {here / elapsed:.2f} CPU-s/s, the worker processes {worker_cpu / elapsed:.2f}",
+            f"CPU during the run ({elapsed:.1f} s, {os.cpu_count()} CPUs): this process (gateway, moto, pollers, "
+            f"Step Functions) {here / elapsed:.2f} CPU-s/s, the worker processes {worker_cpu / elapsed:.2f} (the "
+            f"clients run in a process of their own)",
             batching_windows(cloud),
             workers_at_rest(),
         ]
         yield lines
+        yield measure_against_ministack(
+            shop, clients, order_id, rounds=arguments.rounds, count=arguments.requests, seed=arguments.seed
+        )
     finally:
         cloud.stop()
+        clients.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,15 +23,18 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
+from cheroot.wsgi import Server as CherootServer
 from moto.backends import get_backend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from localcloud.cognito_keys import PoolKeys, PoolKeySets
+from localcloud.doorbell import Doorbell, queue_name
+from localcloud.dynamodb_direct import DirectDynamoDB
 from localcloud.faults import Call, Fault, FaultPlan, FaultRuleError, Rule
 from localcloud.iam import IamEnforcement, Policies, json_object, read_body
 from localcloud.meter import Meter
@@ -43,6 +46,11 @@ _SQS_TARGET = "AmazonSQS."
 _DYNAMODB_TARGET = "DynamoDB_20120810."
 _DYNAMODB_TARGETS = (_DYNAMODB_TARGET, "DynamoDBStreams_20120810.")
 _TRANSACTIONS = frozenset({"TransactWriteItems", "TransactGetItems"})
+# Calls that may give a table's stream new records, or a queue a message to receive: their resource's doorbell rings.
+_DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+_SQS_ARRIVALS = frozenset(
+    {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
+)
 _THROTTLING_MESSAGE = (
     "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table "
     "or index so please try again shortly. If exceptions persist, check if you have a hot key: "
@@ -62,6 +70,22 @@ _ANSWERS: dict[Fault, tuple[str, str]] = {
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
+# Connections the endpoint's socket queues before they are accepted (the functions' pools open them in bursts).
+LISTEN_BACKLOG = 512
+
+
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, which lists moto's package directory on every request to find the service a host name
+    belongs to: the answer for each host name is kept (it never changes while the process runs)."""
+
+    def __init__(self, create_app: Callable[..., Any]) -> None:
+        super().__init__(create_app)
+        self._backends: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host not in self._backends:
+            self._backends[host] = super().get_backend_for_host(host)
+        return self._backends[host]
 
 
 class FaultyMotoServer(ThreadedMotoServer):
@@ -80,27 +104,57 @@ class FaultyMotoServer(ThreadedMotoServer):
         policies: Policies | None = None,
         pool_keys: PoolKeys | None = None,
         meter: Meter | None = None,
+        doorbell: Doorbell | None = None,
+        threads: int = 64,
     ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.threads = threads
+        self._server: CherootServer | None = None  # type: ignore[assignment]  # moto's is werkzeug's
         self.policies = policies or Policies(account_id)
+        direct = DirectDynamoDB(account_id)
         self.pool_keys = pool_keys or PoolKeys(account_id)
         self.region = region
         self.application = FaultInjection(
-            DomainDispatcherApplication(create_backend_app),
+            _Dispatcher(create_backend_app),
             faults=faults,
             names=names,
             key_names=lambda table: _key_names(account_id, region, table),
             outputs=outputs,
             meter=meter,
+            doorbell=doorbell,
+            direct=direct,
         )
 
     def _server_entry(self) -> None:
-        # ThreadedMotoServer's own entry, with our application in front of moto's dispatcher.
         # IAM first, as in AWS: a refused call is never throttled or conflicted, and never reaches the backend.
         application = IamEnforcement(PoolKeySets(self.application, self.pool_keys), self.policies, self.region)
-        self._server = make_server(self._ip_address, self._port, application, True, request_handler=MotoRequestHandler)
+        # Cheroot rather than moto's werkzeug development server, which closes the connection after every answer (a
+        # new TCP connection and a new thread for every AWS call) and then waits up to 10 ms for more input.
+        # Cheroot keeps connections alive between calls and serves them from a pool of threads; the pool is sized so
+        # that calls which wait on a function (Invoke, a task's callback) never hold every thread.
+        server = self._server = CherootServer(
+            (self._ip_address, self._port),
+            application,
+            numthreads=self.threads,
+            request_queue_size=LISTEN_BACKLOG,
+            shutdown_timeout=1,
+        )
+        server.prepare()
         self._server_ready_event.set()
-        self._server.serve_forever()
+        server.serve()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        if self._server is None:
+            raise RuntimeError("the AWS endpoint is not started")
+        host, port = self._server.bind_addr[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        self._server_ready_event.clear()
+        if self._server is not None:
+            self._server.stop()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class FaultInjection:
@@ -115,8 +169,12 @@ class FaultInjection:
         key_names: Callable[[str], list[str]],
         outputs: Callable[[], Mapping[str, Any]] | None = None,
         meter: Meter | None = None,
+        doorbell: Doorbell | None = None,
+        direct: DirectDynamoDB | None = None,
     ) -> None:
         self.app = app
+        self._direct = direct  # DynamoDB's item calls straight to moto's handler (None: all through moto's server)
+        self.doorbell = doorbell or Doorbell()  # rung for the event sources when a queue or a stream has news
         self._outputs = outputs or dict  # the stack's outputs once it is up (none before)
         self.meter = meter or Meter()  # the billable units served (localcloud.meter)
         self.faults = faults
@@ -135,39 +193,72 @@ class FaultInjection:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         observed = environ.get("HTTP_" + OBSERVER_HEADER.upper().replace("-", "_")) == "true"
         if target.startswith(_SQS_TARGET):
-            if not observed:
-                self.meter.add("sqs.requests")
-            return self.messages.track(target.removeprefix(_SQS_TARGET), environ, start_response, self.app)
+            return self._sqs(target.removeprefix(_SQS_TARGET), observed, environ, start_response)
         if not target and not observed and _is_sns_publish(environ):
             self.meter.add("sns.publishes")
-        if target.startswith(_DYNAMODB_TARGETS):
-            # The shop's own table calls (not the streams' reads, not an observer's) may meet a fault and are metered,
-            # both from the body as sent: moto consumes it.
-            operation = target.removeprefix(_DYNAMODB_TARGET)
-            shops = target.startswith(_DYNAMODB_TARGET) and not observed
-            body = read_body(environ) if shops else b""
-            answer = self._dynamodb_fault(operation, body) if shops else None
-            if answer is not None:
-                return _respond(start_response, 400, answer, "application/x-amz-json-1.0")
-            # moto applies a transaction item by item (and puts the items back when one fails): concurrent requests
-            # would see half a transaction. DynamoDB isolates transactions; one request at a time is how the
-            # emulator does too.
+        if target.startswith(_DYNAMODB_TARGET):
+            return self._dynamodb(target.removeprefix(_DYNAMODB_TARGET), observed, environ, start_response)
+        if target.startswith(_DYNAMODB_TARGETS):  # the streams' reads
             with self.dynamodb_lock:
-                served = list(self.app(environ, start_response))
-            if shops:
-                self.meter.dynamodb(operation, body, served)
-            return served
+                return list(self.app(environ, start_response))
         return self.app(environ, start_response)
+
+    def _sqs(self, operation: str, observed: bool, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if not observed:
+            self.meter.add("sqs.requests")
+        served = self.messages.track(operation, environ, start_response, self.app)
+        if operation in _SQS_ARRIVALS:
+            self.doorbell.ring(queue_name(str(json_object(read_body(environ)).get("QueueUrl", ""))))
+        return served
+
+    def _dynamodb(self, operation: str, observed: bool, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        """The shop's table calls (not an observer's) may meet a fault and are metered, both from the body as sent."""
+        body = read_body(environ)
+        request = _json_request(body)  # None: malformed, which moto answers itself
+        answer = self._dynamodb_fault(operation, request) if request is not None and not observed else None
+        if answer is not None:
+            return _respond(start_response, 400, answer, "application/x-amz-json-1.0")
+        # moto applies a transaction item by item (and puts the items back when one fails): concurrent requests
+        # would see half a transaction. DynamoDB isolates transactions; one request at a time is how the emulator
+        # does too.
+        with self.dynamodb_lock:
+            served, answered = self._serve_dynamodb(operation, body, request, environ, start_response)
+        if request is not None and not observed:
+            self.meter.dynamodb(operation, request, answered if answered is not None else _json_answer(served))
+        if request is not None and operation in _DYNAMODB_WRITES:
+            for table in _tables_written(request):
+                self.doorbell.ring(table)
+        return served
 
     # -- DynamoDB ------------------------------------------------------------------------------------------------
 
-    def _dynamodb_fault(self, operation: str, body: bytes) -> dict[str, Any] | None:
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError:
-            return None  # moto answers a malformed request itself
+    def _serve_dynamodb(
+        self,
+        operation: str,
+        body: bytes,
+        request: dict[str, Any] | None,
+        environ: Environ,
+        start_response: StartResponse,
+    ) -> tuple[list[bytes], dict[str, Any] | None]:
+        """The answer's body, and its JSON when it was made here (None: moto's server made it)."""
+        direct = None
+        if self._direct is not None and request is not None:
+            direct = self._direct.answer(operation, body, request, str(environ.get("HTTP_AUTHORIZATION", "")))
+        if direct is None:
+            return list(self.app(environ, start_response)), None
+        start_response(
+            f"{direct.status} {HTTPStatus(direct.status).phrase}",
+            [*direct.headers, ("Content-Length", str(len(direct.body)))],
+        )
+        return [direct.body], direct.answered
+
+    def _dynamodb_fault(self, operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
         if operation in _TRANSACTIONS:
+            if not self.faults.has_any((Fault.TRANSACTION_CONFLICT, Fault.TRANSACTION_THROTTLED)):
+                return None
             return self._cancelled_transaction(operation, request)
+        if not self.faults.has_any((Fault.THROUGHPUT_EXCEEDED, Fault.THROTTLING)):
+            return None
         involved = list(self._items_of(operation, request))
         call = Call(
             table=self._all_names(table for table, _ in involved),
@@ -342,6 +433,30 @@ def _is_sns_publish(environ: Environ) -> bool:
         return False
     fields = parse_qs(read_body(environ).decode(errors="replace"))
     return fields.get("Action", [""])[0] in ("Publish", "PublishBatch")
+
+
+def _json_request(body: bytes) -> dict[str, Any] | None:
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return request if isinstance(request, dict) else None
+
+
+def _json_answer(served: Iterable[bytes]) -> dict[str, Any]:
+    try:
+        answered = json.loads(b"".join(served) or b"{}")
+    except ValueError:
+        return {}
+    return answered if isinstance(answered, dict) else {}
+
+
+def _tables_written(request: dict[str, Any]) -> set[str]:
+    """The tables a write request names (one, a batch's, or a transaction's)."""
+    tables = {str(request["TableName"])} if "TableName" in request else set()
+    tables.update(str(table) for table in request.get("RequestItems", {}))
+    tables.update(table for table, _ in map(_transaction_entry, request.get("TransactItems", [])) if table)
+    return tables
 
 
 def _transaction_entry(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:

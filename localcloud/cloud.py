@@ -35,6 +35,7 @@ from localcloud import pollers, state
 from localcloud.async_invoke import AsyncInvoker, InvokeConfig
 from localcloud.aws_endpoint import FaultInjection, FaultyMotoServer
 from localcloud.cognito_keys import PoolKeys
+from localcloud.doorbell import Doorbell, queue_name
 from localcloud.edge import default_viewer_response_code, viewer_response_headers
 from localcloud.faults import Call, FaultPlan, Injection
 from localcloud.function_logs import FunctionLogs
@@ -150,6 +151,7 @@ class LocalCloud:
         self.iam = Policies(ACCOUNT_ID)
         self.function_logs = FunctionLogs(ACCOUNT_ID, region)  # each invocation's output, as Lambda logs it
         self.meter = Meter()  # the billable units served (localcloud.meter): what an order costs on AWS
+        self.doorbell = Doorbell()  # the AWS endpoint wakes the poller of a queue or stream that has news
         self.pool_keys = PoolKeys(ACCOUNT_ID)  # each user pool signs with a key of its own (localcloud.cognito_keys)
         self._logical_ids: dict[str, str] = {}  # physical name (table, function, queue) -> logical id
         self.poll_interval = poll_interval
@@ -174,6 +176,7 @@ class LocalCloud:
         self._client_ids: list[str] = []
         self._layer_dirs: dict[str, Path] = {}
         self._rest_apis: dict[str, Any] = {}
+        self._binary_media_types: list[str] = []  # the REST APIs' (none in the shop's template)
         self._records: dict[str, dict[str, Any]] = {}  # type -> logical id -> resolved properties
         self._triggers: list[tuple[str, str, str]] = []  # (Cognito trigger, user pool id, function)
         self._edge_functions: dict[str, str] = {}  # CloudFront Function logical id -> its code
@@ -327,6 +330,9 @@ class LocalCloud:
             policies=self.iam,
             pool_keys=self.pool_keys,
             meter=self.meter,
+            doorbell=self.doorbell,
+            # Every running function may wait in an Invoke and make a call of its own at once, besides the rest.
+            threads=2 * self.account_concurrency + 32,
         )
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -609,6 +615,10 @@ class LocalCloud:
 
     def _rest_api(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
         self._rest_apis[logical_id] = raw.get("Body", {})
+        self._binary_media_types += [
+            *props.get("BinaryMediaTypes", []),
+            *raw.get("Body", {}).get("x-amazon-apigateway-binary-media-types", []),
+        ]
         self._set(logical_id, "local", RootResourceId="root")
 
     def _keep(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
@@ -726,6 +736,7 @@ class LocalCloud:
             cognito_url=f"{self.aws_url}/" if pool_id else None,
             viewer_response_headers=self._viewer_response_headers(),
             on_request=lambda record: self.meter.edge_request(reached_the_api=record["function"] is not None),
+            binary_media_types=self._binary_media_types,
         )
         port = self._gateway.start("127.0.0.1", self.api_port)
         return f"http://127.0.0.1:{port}"
@@ -788,6 +799,8 @@ class LocalCloud:
                 _MOTO_PUBLISH(subscription, *args, **kwargs)
             finally:
                 delivering.notification = None
+            if subscription.protocol == "sqs":  # moto put the message on the queue itself, past the endpoint
+                self.doorbell.ring(queue_name(subscription.endpoint))
 
         def send_sns_message(
             backend: Any, function_name: str, message: str, subject: str | None = None, qualifier: str | None = None
@@ -932,7 +945,7 @@ class LocalCloud:
 
         self._patches.enter_context(post_confirmation(confirmations, invoke_trigger))
         items.append(invoker)
-        self._pollers = pollers.Pollers(items, interval_seconds=self.poll_interval)
+        self._pollers = pollers.Pollers(items, interval_seconds=self.poll_interval, doorbell=self.doorbell)
         self._pollers.start()
 
     def drain(self, timeout: float = 10.0) -> None:

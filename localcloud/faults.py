@@ -252,6 +252,12 @@ class FaultPlan:
         with self._lock:
             return [active.rule for active in self._rules]
 
+    def has_any(self, faults: Iterable[Fault]) -> bool:
+        """Whether a rule for one of these faults is in force (a busy caller skips describing its call when not)."""
+        wanted = frozenset(faults)
+        with self._lock:
+            return any(active.rule.fault in wanted for active in self._rules)
+
     def decide(self, faults: Iterable[Fault], call: Call, detail: str = "") -> Rule | None:
         """The first rule among `faults` that matches the call and fires now (counted), or None."""
         wanted = frozenset(faults)

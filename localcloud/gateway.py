@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fnmatch
 import hashlib
 import json
 import logging
@@ -480,7 +481,11 @@ class Gateway:
         # Headers the template's CloudFront viewer-response function sets (localcloud.edge): added to every
         # response below 400, replacing the origin's, as CloudFront does in front of the deployed stack.
         viewer_response_headers: Mapping[str, str] | None = None,
+        # The API's binary media types: a body whose Content-Type is one of them reaches the function in base64,
+        # any other as text, as API Gateway's REST proxy integration passes it.
+        binary_media_types: Sequence[str] = (),
     ) -> None:
+        self._binary_media_types = [media_type.replace("~1", "/").lower() for media_type in binary_media_types]
         if verifier is None and any(route.auth == "cognito" for route in routes):
             raise ValueError("routes with a Cognito authorizer need a TokenVerifier")
         resources: dict[str, _Resource] = {}
@@ -688,6 +693,11 @@ class Gateway:
                 return candidate, resource, parameters
         return None
 
+    def _is_binary(self, content_type: str) -> bool:
+        """Whether API Gateway treats the body as binary: its media type matches one of the API's (`*` wildcards)."""
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        return any(fnmatch.fnmatchcase(media_type, pattern) for pattern in self._binary_media_types)
+
     def _event(
         self, request: _Request, *, path: str, route: Route, parameters: dict[str, str], grant: _Grant
     ) -> dict[str, Any]:
@@ -709,10 +719,13 @@ class Gateway:
         body: str | None = None
         is_base64 = False
         if request.body:
-            try:
-                body = request.body.decode("utf-8")
-            except UnicodeDecodeError:
+            content_type = next((value for name, value in headers if name.lower() == "content-type"), "")
+            if self._is_binary(content_type):
                 body, is_base64 = base64.b64encode(request.body).decode("ascii"), True
+            else:
+                # Text, as API Gateway passes a body without a binary media type: bytes that are not UTF-8 arrive
+                # replaced (U+FFFD), never in base64.
+                body = request.body.decode("utf-8", errors="replace")
         now = datetime.now(UTC)
         identity: dict[str, Any] = {
             "cognitoIdentityPoolId": None,

@@ -456,8 +456,17 @@ def _xml(text: str) -> str:
 
 
 def read_body(environ: Environ) -> bytes:
-    """Read the request body and put it back, so that the application behind reads it too."""
+    """Read the request body and put it back, so that the application behind reads it too (read once per request:
+    the layers in front of moto each ask for it)."""
+    kept = environ.get(_BODY_KEY)
+    if isinstance(kept, bytes):
+        environ["wsgi.input"] = io.BytesIO(kept)
+        return kept
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body: bytes = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
+    environ[_BODY_KEY] = body
     return body
+
+
+_BODY_KEY = "localcloud.body"

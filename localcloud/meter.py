@@ -178,13 +178,9 @@ class Meter:
         if reached_the_api:
             self.add("apigateway.requests")
 
-    def dynamodb(self, operation: str, request: bytes, response: Iterable[bytes]) -> None:
+    def dynamodb(self, operation: str, asked: Request, answered: Request) -> None:
+        """One DynamoDB request as sent and as answered (JSON objects; an error's answer has a `__type`)."""
         if operation not in _WRITE_UNITS and operation not in _READ_UNITS:
-            return
-        try:
-            asked = json.loads(request or b"{}")
-            answered = json.loads(b"".join(response) or b"{}")
-        except ValueError:
             return
         if "__type" in answered:  # an error: a refused request consumes no capacity here
             return

@@ -26,6 +26,7 @@ from moto.dynamodb.exceptions import ConditionalCheckFailed
 from moto.dynamodb.models import table as moto_table
 from moto.events.models import EventPattern
 
+from localcloud.doorbell import Doorbell, queue_name, stream_table_name
 from localcloud.faults import Call, Fault, FaultPlan
 from localcloud.workers import Runtime, ServiceError, TooManyRequestsError
 
@@ -112,6 +113,14 @@ _SQS_MAX_MESSAGES = 10
 _STREAM_PAGE = 1000
 # How often a batching window looks for more records while it is open.
 _WINDOW_TICK_SECONDS = 0.05
+# With a doorbell, a queue or stream is polled when it is rung and at least this often: messages become visible again
+# (a visibility timeout ends, a delay passes) without anything being written.
+IDLE_POLL_SECONDS = 1.0
+# DynamoDB's TTL process is a background sweep (AWS deletes expired items within days, not on the second): the local
+# one scans each TTL table this often.
+TTL_SWEEP_SECONDS = 2.0
+# The shards of a stream are read again after this long (a local table keeps its one shard).
+_SHARDS_FRESH_SECONDS = 30.0
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -495,6 +504,8 @@ class StreamPoller(_Interruptible):
         self._faults = faults
         self._known_as = known_as or Call(function=(function,), source=(stream_arn,))
         self._region = _arn_region(stream_arn)
+        self._shard_ids: list[str] | None = None  # the stream's shards, read again every _SHARDS_FRESH_SECONDS
+        self._shards_read_at = 0.0
         # Per shard: the last sequence number done with (absent: nothing read yet), and the work still pending.
         self._positions: dict[str, str] = {}
         self._pending: dict[str, deque[_Work]] = {}
@@ -539,6 +550,12 @@ class StreamPoller(_Interruptible):
     # -- reading ---------------------------------------------------------------------------------------------
 
     def _shards(self) -> list[str]:
+        now = time.monotonic()
+        if self._shard_ids is None or now - self._shards_read_at > _SHARDS_FRESH_SECONDS:
+            self._shard_ids, self._shards_read_at = self._describe_shards(), now
+        return self._shard_ids
+
+    def _describe_shards(self) -> list[str]:
         shards: list[str] = []
         request: dict[str, Any] = {"StreamArn": self.stream_arn}
         while True:
@@ -1144,9 +1161,14 @@ Source = SqsPoller | StreamPoller | Schedule | TtlReaper | PolledSource
 class Pollers:
     """Every poller, schedule and reaper on its own background thread (stop() joins them all)."""
 
-    def __init__(self, items: Sequence[Source], *, interval_seconds: float = 0.2) -> None:
+    def __init__(
+        self, items: Sequence[Source], *, interval_seconds: float = 0.2, doorbell: Doorbell | None = None
+    ) -> None:
+        """Each source is polled every `interval_seconds` while idle; with a doorbell, queues and streams are polled
+        when their resource is rung instead, and every IDLE_POLL_SECONDS besides."""
         self._items = list(items)
         self._interval = interval_seconds
+        self._bells = [_listen(doorbell, item) for item in self._items]
         self._locks = [threading.Lock() for _ in self._items]  # one step of an item at a time (thread or drain)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -1171,6 +1193,9 @@ class Pollers:
 
     def stop(self) -> None:
         self._stop.set()
+        for bell in self._bells:
+            if bell is not None:
+                bell.set()
         for item in self._items:
             if isinstance(item, _Interruptible):
                 item._stopping.set()
@@ -1216,7 +1241,10 @@ class Pollers:
 
     def _run_source(self, index: int) -> None:
         item = self._items[index]
+        bell = self._bells[index]
         while not self._stop.is_set():
+            if bell is not None:
+                bell.clear()  # before the poll: a ring during it means another poll right after
             try:
                 moved = self._step(index)
             except Exception:  # one bad poll must not end the source's thread: log it and poll again
@@ -1227,8 +1255,15 @@ class Pollers:
             if retry_at is not None:
                 # A refused batch is tried again when its backoff ends, which may be sooner than the next poll.
                 self._stop.wait(min(self._interval, max(0.0, retry_at - time.monotonic())))
-            elif not moved or stalled:
-                self._stop.wait(self._interval)
+            elif stalled:
+                self._stop.wait(self._interval)  # a failing batch is retried once a poll, however busy its table
+            elif isinstance(item, TtlReaper):
+                self._stop.wait(TTL_SWEEP_SECONDS)
+            elif not moved:
+                if bell is None:
+                    self._stop.wait(self._interval)
+                else:
+                    bell.wait(IDLE_POLL_SECONDS)
 
     def _run_schedule(self, index: int) -> None:
         schedule = self._items[index]
@@ -1243,6 +1278,17 @@ class Pollers:
                 logger.exception("schedule failed", extra={"source": repr(schedule)})
             # A schedule that fell behind does not fire the occurrences it missed, as EventBridge does not.
             fire_at = schedule.next_fire(max(fire_at, datetime.now(UTC)))
+
+
+def _listen(doorbell: Doorbell | None, item: Source) -> threading.Event | None:
+    """What wakes the source besides its interval: its queue's or its table's ring (None: the interval alone)."""
+    if doorbell is None:
+        return None
+    if isinstance(item, SqsPoller):
+        return doorbell.listen([queue_name(item.queue_url)])
+    if isinstance(item, StreamPoller):
+        return doorbell.listen([stream_table_name(item.stream_arn)])
+    return None
 
 
 def _next_retry(item: Source) -> float | None:

@@ -341,11 +341,25 @@ def test_a_text_body_is_passed_as_a_string(api: str, functions: FakeFunctions) -
     assert functions.last_event["isBase64Encoded"] is False
 
 
-def test_a_binary_body_is_passed_base64_encoded(api: str, functions: FakeFunctions) -> None:
-    requests.post(f"{api}/echo", data=b"\xff\x00\xfe", timeout=5)
+def test_a_body_that_is_not_utf8_is_text_without_binary_media_types(api: str, functions: FakeFunctions) -> None:
+    # The template declares no binary media types: API Gateway passes every body as text, whatever its bytes.
+    requests.post(f"{api}/echo", data=b"\xff\x00\xfe", headers={"Content-Type": "image/png"}, timeout=5)
 
-    assert functions.last_event["isBase64Encoded"] is True
-    assert base64.b64decode(functions.last_event["body"]) == b"\xff\x00\xfe"
+    assert functions.last_event["isBase64Encoded"] is False
+    assert functions.last_event["body"] == "\ufffd\x00\ufffd"
+
+
+def test_a_body_of_a_binary_media_type_is_passed_base64_encoded(
+    start_gateway: StartGateway, functions: FakeFunctions
+) -> None:
+    api = start_gateway(binary_media_types=["image~1*", "application/octet-stream"])  # CloudFormation's ~1 is /
+
+    requests.post(f"{api}/echo", data=b"\xff\x00\xfe", headers={"Content-Type": "image/png"}, timeout=5)
+    png = functions.last_event
+    requests.post(f"{api}/echo", data=b"{}", headers={"Content-Type": "application/json"}, timeout=5)
+
+    assert (png["isBase64Encoded"], base64.b64decode(png["body"])) == (True, b"\xff\x00\xfe")
+    assert (functions.last_event["isBase64Encoded"], functions.last_event["body"]) == (False, "{}")
 
 
 def test_a_literal_resource_wins_over_a_parameter_and_a_greedy_path_takes_the_rest(

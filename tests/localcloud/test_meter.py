@@ -66,7 +66,7 @@ def test_capacity_units_are_counted_as_dynamodb_counts_them(
 def test_an_error_consumes_no_units() -> None:
     meter = Meter()
 
-    meter.dynamodb("PutItem", b'{"Item": {"pk": {"S": "a"}}}', [b'{"__type": "ConditionalCheckFailedException"}'])
+    meter.dynamodb("PutItem", {"Item": {"pk": {"S": "a"}}}, {"__type": "ConditionalCheckFailedException"})
 
     assert meter.counts() == {}
 

@@ -180,3 +180,33 @@ def test_a_callback_while_another_execution_is_starting_answers_for_its_own_toke
             # moto's own: the starting execution breaks the call (a 500 from its server) whatever the token.
             with pytest.raises(AttributeError, match="callback_pool_manager"):
                 sfn.send_task_heartbeat(taskToken="a-token-no-task-holds")
+
+
+def test_an_update_expression_repeated_gives_each_item_its_own_values(dynamodb: Any) -> None:
+    # Ours parses an expression's text once: the kept tree must not carry one call's values into the next.
+    for order, units in (("o-1", 3), ("o-2", 5), ("o-1", 4)):
+        dynamodb.update_item(
+            TableName="orders",
+            Key=key(order, "order"),
+            UpdateExpression=(
+                "SET units = if_not_exists(units, :zero) + :n, history = list_append(if_not_exists(history, :none), :h)"
+            ),
+            ExpressionAttributeValues={
+                ":zero": {"N": "0"},
+                ":n": {"N": str(units)},
+                ":none": {"L": []},
+                ":h": {"L": [{"N": str(units)}]},
+            },
+        )
+
+    first = dynamodb.get_item(TableName="orders", Key=key("o-1", "order"))["Item"]
+    second = dynamodb.get_item(TableName="orders", Key=key("o-2", "order"))["Item"]
+    assert (first["units"], first["history"]) == ({"N": "7"}, {"L": [{"N": "3"}, {"N": "4"}]})
+    assert (second["units"], second["history"]) == ({"N": "5"}, {"L": [{"N": "5"}]})
+
+
+def test_a_malformed_update_expression_is_refused_every_time(dynamodb: Any) -> None:
+    for _ in range(2):  # nothing kept from the first refusal
+        with pytest.raises(ClientError) as refused:
+            dynamodb.update_item(TableName="orders", Key=key("o-3", "order"), UpdateExpression="SET = nothing")
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
