@@ -214,7 +214,10 @@ class LocalCloud:
                 continue
             self._provision(logical_id, resource)
         if self.skipped_types:
-            self.log("not emulated (ignored): " + ", ".join(sorted(self.skipped_types)))
+            self.log(
+                "not emulated (they take effect only in a deployed stack: `make deploy`, then `make e2e`): "
+                + ", ".join(sorted(self.skipped_types))
+            )
         kept = state.read(self.state_dir / state.STATE_FILE) if self.state_dir is not None else None
         if kept is not None:
             self.restored = state.restore(self, kept)
