@@ -1,57 +1,228 @@
-// The shop's web console: Cognito sign-in, the catalog, the cart, checkout, my orders and approvals.
-// Plain ES module, no build step; settings come from config.json next to this file.
+// The shop's web console. Customers: the catalog, the cart, checkout and their orders; approvers: the orders waiting
+// for a decision and any order by its number. Every order has a page with its items and the path it took through the
+// workflow. Plain ES module, no build step; settings come from config.json next to this file.
 
-const FINAL = new Set(['SHIPPED', 'DELIVERED', 'CANCELLED', 'REJECTED', 'FAILED']);
+// Statuses after which nothing changes soon by itself: polling stops (a shipment waits for the carrier, for days).
+const SETTLED = new Set(['SHIPPED', 'DELIVERED', 'CANCELLED', 'REJECTED', 'FAILED']);
+const ENDED = new Set(['CANCELLED', 'REJECTED', 'FAILED']); // off the workflow's path, compensated
+const CANCELLABLE = new Set(['PLACED', 'AWAITING_APPROVAL']); // the contract: 409 once paid or final
+const PATH = ['PLACED', 'AWAITING_APPROVAL', 'PAID', 'SHIPPED', 'DELIVERED'];
+const MAX_QUANTITY = 100; // a cart line's quantity, 1–100 (docs/openapi.json)
+const ORDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const POLL_MS = 2000;
+const APPROVALS_REFRESH_MS = 5000;
 const SESSION_KEY = 'shop.session';
+const GROUPS = { customers: 'customer', admins: 'approver' }; // cognito:groups -> what the console offers
+
+const STATUS_WORDS = {
+  PLACED: 'Placed',
+  AWAITING_APPROVAL: 'Waiting for approval',
+  PAID: 'Paid',
+  SHIPPED: 'Shipped',
+  DELIVERED: 'Delivered',
+  CANCELLED: 'Cancelled',
+  REJECTED: 'Rejected',
+  FAILED: 'Failed',
+};
+const FAILURE_WORDS = {
+  OUT_OF_STOCK: 'out of stock',
+  PAYMENT_DECLINED: 'card declined',
+  SHIPPING_FAILED: 'could not be shipped',
+  TECHNICAL_FAILURE: 'a technical problem',
+};
 
 const $ = (selector) => document.querySelector(selector);
 
 let config;
 let session = loadSession();
 let products = new Map();
+let lastCart = { items: [] }; // the cart as last shown: names the lines of an order placed from it
 let flash = ''; // a notice that survives the next navigation
 let focusNext = ''; // what the next navigation focuses instead of the page's heading
-let generation = 0; // bumped on every navigation: a poll from a page left behind stops
+let generation = 0; // bumped on every navigation and sign-out: a poll from a page left behind stops
 const statuses = new Map(); // orderId -> last status seen, to announce changes
+const customerEmails = new Map(); // orderId -> the customer's e-mail, as the approvals list gave it
+let shownOrder = null; // the order on the order page
 let pendingOrder; // {text, key}: resubmitting the same order keeps its Idempotency-Key
 
 class ShopError extends Error {
-  constructor(message, fieldErrors = []) {
+  // `problems`: [{text, name?, productId?}], one sentence per field, for the person who filled the form in.
+  constructor(message, problems = [], { quiet = false } = {}) {
     super(message);
-    this.fieldErrors = fieldErrors;
+    this.problems = problems;
+    this.quiet = quiet; // already told (a session that ended sends the person to sign in)
   }
+}
+
+// --- What the services say, in words for people ---------------------------------------------------------------
+
+const RELOAD = 'The console sent something the shop could not read. Reload the page and try again.';
+// By the problem's type (urn:problem:order-fulfillment:<kind>), then by status.
+const PROBLEM_WORDS = {
+  'own-order': 'You placed this order yourself: another approver must decide it.',
+  'idempotency-key-in-progress': 'Your order is still being placed. Wait a moment, then look at My orders.',
+  'idempotency-key-reused': 'This order was already placed with other details. Reload the page and try again.',
+  'invalid-page-token': 'The list could not be continued. Reload the page.',
+  'malformed-json': RELOAD,
+  400: RELOAD,
+  403: 'Your account is not allowed to do this.',
+  404: 'This could not be found: it may no longer exist.',
+  409: 'This could not be done because something changed meanwhile. Reload the page to see where things stand.',
+  413: 'That is more than the shop accepts at once.',
+  415: RELOAD,
+  422: 'The shop could not accept these details.',
+  429: 'The shop is busy right now. Try again in a moment.',
+  500: 'Something went wrong on the shop’s side. Try again in a moment.',
+};
+const COGNITO_WORDS = {
+  NotAuthorizedException: 'The email address or password is not right.',
+  UserNotFoundException: 'The email address or password is not right.',
+  UserNotConfirmedException: 'Confirm your account first: enter the code from your email under Sign up.',
+  UsernameExistsException: 'An account with this email address exists already: sign in instead.',
+  AliasExistsException: 'An account with this email address exists already: sign in instead.',
+  InvalidPasswordException:
+    'Choose a stronger password: at least 12 characters, with upper and lower case letters and a digit.',
+  InvalidParameterException: 'Check the email address and password: one of them is not in a form the shop accepts.',
+  CodeMismatchException: 'That confirmation code is not right. Check the email and try again.',
+  ExpiredCodeException: 'That confirmation code has expired. Sign up again to get a new one.',
+  TooManyRequestsException: 'Too many attempts. Wait a few minutes and try again.',
+  TooManyFailedAttemptsException: 'Too many attempts. Wait a few minutes and try again.',
+  LimitExceededException: 'Too many attempts. Wait a few minutes and try again.',
+  PasswordResetRequiredException: 'Your password must be reset before you can sign in.',
+};
+// Fields as the person sees them (the labels of the forms), by their path in a request body.
+const FIELD_LABELS = {
+  'shippingAddress.name': 'Name',
+  'shippingAddress.line1': 'Address line 1',
+  'shippingAddress.line2': 'Address line 2',
+  'shippingAddress.city': 'City',
+  'shippingAddress.postalCode': 'Postal code',
+  'shippingAddress.country': 'Country',
+  shippingAddress: 'Shipping address',
+  paymentToken: 'Payment',
+  items: 'Cart',
+  decision: 'Decision',
+  comment: 'Comment',
+};
+const PATTERN_WORDS = {
+  'shippingAddress.country': 'Country must be a two-letter code, such as US.',
+  paymentToken: 'Choose one of the test cards under Payment.',
+};
+
+const headline = (problems) =>
+  problems.length === 1 ? 'One detail needs correcting:' : 'Some details need correcting:';
+
+// "not enough stock" -> "Not enough stock."
+function sentence(text) {
+  const trimmed = String(text ?? '').trim();
+  if (!trimmed) return '';
+  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?:]$/.test(capital) ? capital : `${capital}.`;
+}
+
+function describeProblem(status, problem, { body, explain = {} }) {
+  const kind = typeof problem?.type === 'string' ? problem.type.split(':').at(-1) : '';
+  const said = explain[kind] ?? explain[status] ?? PROBLEM_WORDS[kind];
+  if (said) return new ShopError(said);
+  const problems = (Array.isArray(problem?.errors) ? problem.errors : []).map((error) => describeField(error, body));
+  if (problems.length) {
+    return new ShopError(headline(problems), problems);
+  }
+  return new ShopError(PROBLEM_WORDS[status] ?? (status >= 500 ? PROBLEM_WORDS[500] : sentence(problem?.detail)));
+}
+
+// {location: ['body', 'items', 0, 'quantity'], message: 'Input should be less than or equal to 100'}
+//   -> {text: 'Quantity of Descaling solution must be between 1 and 100.', productId: 'descaler'}
+function describeField(error, body) {
+  const location = Array.isArray(error?.location) ? error.location : [];
+  const message = String(error?.message ?? '');
+  const path = location.slice(1); // after where it was: body, cart, query, header
+  if (path[0] === 'items' && typeof path[1] === 'number') {
+    const lines = location[0] === 'cart' ? lastCart.items : body?.items;
+    const productId = lines?.[path[1]]?.productId;
+    const what = products.get(productId)?.name ?? productId ?? `Line ${path[1] + 1}`;
+    const field = path.slice(2).join('.');
+    let text;
+    if (field === 'quantity') text = `Quantity of ${what} must be between 1 and ${MAX_QUANTITY}.`;
+    else if (/listed twice/.test(message)) text = `${what} is in the order twice: keep one line of it.`;
+    else if (/unknown product/.test(message)) text = `${what} is no longer sold: remove it and try again.`;
+    else text = `${what}: ${sentence(message)}`;
+    return { text, productId, name: field || undefined };
+  }
+  const field = path.join('.');
+  const label = FIELD_LABELS[field] ?? sentence(String(path.at(-1) ?? 'The request')).replace(/\.$/, '');
+  return { text: fieldSentence(field, label, message), name: path.at(-1) };
+}
+
+function fieldSentence(field, label, message) {
+  let found;
+  if (/no items given and the cart is empty/.test(message)) return 'Your cart is empty: add products before you order.';
+  if (/^Field required|at least 1 character/.test(message)) return `${label} is required.`;
+  if ((found = /at most (\d+) characters?/.exec(message))) {
+    return `${label} can be at most ${found[1]} characters long.`;
+  }
+  if ((found = /at least (\d+) characters?/.exec(message))) {
+    return `${label} must be at least ${found[1]} characters long.`;
+  }
+  if ((found = /at most (\d+) items?/.exec(message))) {
+    return field === 'items'
+      ? `An order can hold at most ${found[1]} different products.`
+      : `${label} can hold at most ${found[1]}.`;
+  }
+  if ((found = /less than or equal to (\d+)/.exec(message))) return `${label} can be at most ${found[1]}.`;
+  if ((found = /greater than or equal to (\d+)/.exec(message))) return `${label} must be at least ${found[1]}.`;
+  if (/valid integer/.test(message)) return `${label} must be a whole number.`;
+  if (/should match pattern/.test(message)) {
+    return PATTERN_WORDS[field] ?? `${label} is not in a form the shop accepts.`;
+  }
+  if (/Extra inputs are not permitted/.test(message)) return RELOAD;
+  return `${label}: ${sentence(message)}`;
 }
 
 // --- HTTP -----------------------------------------------------------------------------------------------
 
-async function api(method, path, { body, headers = {} } = {}) {
+// `explain`: what a refusal means for this call, by problem type or status ({404: 'There is no order ...'}).
+async function api(method, path, { body, headers = {}, explain } = {}) {
   const init = { method, headers: { ...headers } };
   if (session) init.headers.Authorization = `Bearer ${session.idToken}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(`${config.apiBase}${path}`, init);
+  let response;
+  try {
+    response = await fetch(`${config.apiBase}${path}`, init);
+  } catch {
+    throw new ShopError('The shop could not be reached. Check your connection and try again.');
+  }
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (response.ok) return data;
   if (response.status === 401 && session) {
     signOut('Your session has ended: sign in again.');
+    throw new ShopError('Your session has ended.', [], { quiet: true });
   }
-  throw new ShopError(data?.detail ?? `${response.status} ${response.statusText}`, data?.errors ?? []);
+  throw describeProblem(response.status, data, { body, explain });
 }
 
 async function cognito(action, body) {
-  const response = await fetch(config.cognitoEndpoint, {
-    method: 'POST',
-    headers: {
-      'Content-Type': 'application/x-amz-json-1.1',
-      'X-Amz-Target': `AWSCognitoIdentityProviderService.${action}`,
-    },
-    body: JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(config.cognitoEndpoint, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-amz-json-1.1',
+        'X-Amz-Target': `AWSCognitoIdentityProviderService.${action}`,
+      },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new ShopError('The sign-in service could not be reached. Check your connection and try again.');
+  }
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ShopError(data.message || data.__type || `${action} failed (${response.status})`);
+  if (!response.ok) {
+    const type = String(data.__type ?? '').split('#').at(-1);
+    throw new ShopError(COGNITO_WORDS[type] ?? (sentence(data.message) || 'That did not work. Try again in a moment.'));
+  }
   return data;
 }
 
@@ -60,16 +231,21 @@ async function cognito(action, body) {
 function loadSession() {
   try {
     const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY));
-    return saved && saved.expiresAt > Date.now() ? saved : null;
+    if (saved && saved.expiresAt > Date.now()) return saved;
   } catch {
-    return null;
+    // unreadable: as good as none
   }
+  sessionStorage.removeItem(SESSION_KEY);
+  return null;
 }
 
 function claimsOf(token) {
   const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
   return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0))));
 }
+
+// cognito:groups is a list in an ID token (API Gateway passes it on as "a,b"): accept both.
+const groupsOf = (claim) => (Array.isArray(claim) ? claim : String(claim ?? '').split(/[,\s]+/)).filter(Boolean);
 
 async function signIn(email, password) {
   const result = await cognito('InitiateAuth', {
@@ -78,12 +254,18 @@ async function signIn(email, password) {
     AuthParameters: { USERNAME: email, PASSWORD: password },
   });
   if (!result.AuthenticationResult) {
-    throw new ShopError(`Sign-in needs a step this console does not offer (${result.ChallengeName}).`);
+    throw new ShopError('Signing in needs a step this console does not offer. Ask the shop for help.');
   }
   const idToken = result.AuthenticationResult.IdToken;
   const claims = claimsOf(idToken);
-  const groups = claims['cognito:groups'] ?? [];
-  session = { idToken, email: claims.email ?? email, groups, expiresAt: claims.exp * 1000 };
+  forget(); // whatever the previous person left in the page
+  session = {
+    idToken,
+    sub: claims.sub,
+    email: claims.email ?? email,
+    groups: groupsOf(claims['cognito:groups']),
+    expiresAt: claims.exp * 1000,
+  };
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
   showSession();
 }
@@ -91,15 +273,45 @@ async function signIn(email, password) {
 function signOut(message = 'Signed out.') {
   session = null;
   sessionStorage.removeItem(SESSION_KEY);
-  statuses.clear();
+  forget();
   showSession();
   go('#/sign-in', message);
 }
 
+// Everything one person saw or typed, gone from the page: the next person who signs in starts from nothing.
+function forget() {
+  generation += 1; // stops every poll and countdown
+  statuses.clear();
+  customerEmails.clear();
+  shownOrder = null;
+  pendingOrder = undefined;
+  lastCart = { items: [] };
+  const lists = ['#orders', '#approvals', '#cart-lines', '#order-lines', '#order-timeline', '#order-actions'];
+  for (const selector of lists) $(selector).replaceChildren();
+  for (const selector of ['#cart-total', '#cart-expiry', '#order-status', '#order-placed', '#order-customer']) {
+    $(selector).textContent = '';
+  }
+  $('#order-address').replaceChildren();
+  $('#order-total').textContent = '';
+  $('#order-back').replaceChildren();
+  $('#order-heading').textContent = 'Order';
+  $('#order-details').hidden = true;
+  for (const table of ['#orders-table', '#approvals-table']) $(table).hidden = true;
+  for (const form of document.querySelectorAll('form')) form.reset();
+}
+
+const roles = () =>
+  session ? ['signed-in', ...session.groups.map((group) => GROUPS[group]).filter(Boolean)] : ['guest'];
+const isCustomer = () => roles().includes('customer');
+const isApprover = () => roles().includes('approver');
+// Where a person starts: approvers (who do not shop) at their approvals, everyone else at the catalog.
+const home = () => (isApprover() && !isCustomer() ? '#/approvals' : '#/catalog');
+
 function showSession() {
-  for (const node of document.querySelectorAll('[data-signed-in]')) node.hidden = !session;
-  for (const node of document.querySelectorAll('[data-signed-out]')) node.hidden = Boolean(session);
-  for (const node of document.querySelectorAll('[data-admin]')) node.hidden = !session?.groups.includes('admins');
+  const mine = roles();
+  for (const node of document.querySelectorAll('[data-show]')) {
+    node.hidden = !node.dataset.show.split(' ').some((role) => mine.includes(role));
+  }
   $('#who').textContent = session ? `Signed in as ${session.email}` : '';
 }
 
@@ -112,7 +324,7 @@ function h(tag, attributes = {}, ...children) {
     else if (value === true) node.setAttribute(name, '');
     else if (value !== false && value != null) node.setAttribute(name, value);
   }
-  node.append(...children.flat().filter((child) => child != null));
+  node.append(...children.flat().filter((child) => child != null && child !== false));
   return node;
 }
 
@@ -120,6 +332,14 @@ const hidden = (text) => h('span', { class: 'visually-hidden' }, text);
 const money = (cents, currency = 'USD') =>
   new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(cents / 100);
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : '');
+const time = (iso) => h('time', { datetime: iso }, when(iso));
+const orderHref = (orderId) => `#/orders/${encodeURIComponent(orderId)}`;
+const statusText = (order) =>
+  order.failureReason
+    ? `${STATUS_WORDS[order.status]}: ${FAILURE_WORDS[order.failureReason] ?? order.failureReason}`
+    : (STATUS_WORDS[order.status] ?? order.status);
+const statusBadge = (order) =>
+  h('span', { class: `status status-${order.status.toLowerCase()}`, 'data-status': order.status }, statusText(order));
 
 function notice(text) {
   $('#notice').textContent = text;
@@ -132,28 +352,36 @@ function clearMessages() {
 }
 
 function showError(error) {
-  const message = error instanceof ShopError ? error.message : `The shop could not be reached (${error.message}).`;
-  const fields = error.fieldErrors ?? [];
-  $('#error').replaceChildren(
-    h('p', {}, message),
-    fields.length
-      ? h('ul', {}, fields.map((field) => h('li', {}, `${fieldName(field.location)}: ${field.message}`)))
-      : null,
-  );
+  if (error?.quiet) return;
+  if (!(error instanceof ShopError)) console.error(error); // a fault of the console itself: keep it visible
+  const message =
+    error instanceof ShopError ? error.message : 'Something went wrong in this page. Reload it and try again.';
+  const problems = error?.problems ?? [];
+  const parts = [h('p', {}, message)];
+  if (problems.length) parts.push(h('ul', {}, problems.map((problem) => h('li', {}, problem.text))));
+  $('#error').replaceChildren(...parts);
   const view = document.querySelector('[data-view]:not([hidden])');
-  for (const field of fields) {
-    const inputs = view?.querySelectorAll(`[name="${CSS.escape(String(field.location.at(-1)))}"]`) ?? [];
+  for (const problem of problems) {
+    const selector = problem.productId
+      ? `input[data-product="${CSS.escape(problem.productId)}"]`
+      : `[name="${CSS.escape(String(problem.name ?? ''))}"]`;
+    const inputs = view?.querySelectorAll(selector) ?? [];
     if (inputs.length === 1) inputs[0].setAttribute('aria-invalid', 'true');
   }
 }
 
-// ['body', 'items', 0, 'quantity'] -> 'items[0].quantity'
-const fieldName = (location) =>
-  location
-    .filter((part) => part !== 'body')
-    .map((part) => (typeof part === 'number' ? `[${part}]` : `.${part}`))
-    .join('')
-    .replace(/^\./, '');
+// What the browser can tell before asking anyone: required fields left empty, named by their labels.
+function requireFilled(form) {
+  const problems = [...form.querySelectorAll('[required]')]
+    .filter((input) => !input.value.trim())
+    .map((input) => ({
+      text: `${form.querySelector(`label[for="${input.id}"]`).textContent} is required.`,
+      name: input.name,
+    }));
+  if (problems.length) {
+    throw new ShopError(headline(problems), problems);
+  }
+}
 
 // Runs a user action: messages cleared first, errors shown, one at a time per form.
 async function act(form, action) {
@@ -177,15 +405,29 @@ function on(selector, event, action) {
   });
 }
 
+// Runs `action` after `ms` if the page that asked is still shown; its failures are shown, not thrown.
+function later(current, ms, action) {
+  setTimeout(async () => {
+    if (current !== generation) return;
+    try {
+      await action();
+    } catch (error) {
+      if (current === generation) showError(error);
+    }
+  }, ms);
+}
+
 // --- Routing --------------------------------------------------------------------------------------------
 
 const views = {
-  'sign-in': {},
-  'sign-up': {},
-  catalog: { render: showCatalog },
-  cart: { signedIn: true, render: showCart },
-  orders: { signedIn: true, render: showOrders },
-  approvals: { signedIn: true, render: showApprovals },
+  'sign-in': { title: 'Sign in', guests: true },
+  'sign-up': { title: 'Sign up', guests: true },
+  catalog: { title: 'Catalog', render: showCatalog },
+  cart: { title: 'Cart', for: ['customer'], render: showCart },
+  orders: { title: 'My orders', for: ['customer'], render: showOrders },
+  order: { title: 'Order', for: ['customer', 'approver'], render: showOrder },
+  approvals: { title: 'Pending approvals', for: ['approver'], render: showApprovals },
+  'find-order': { title: 'Find an order', for: ['approver'] },
 };
 
 function go(hash, message = '', focus = '') {
@@ -195,17 +437,40 @@ function go(hash, message = '', focus = '') {
   else location.hash = hash;
 }
 
+// '#/orders/ord_1' -> ['order', 'ord_1']; '#/cart' -> ['cart']
+function parseHash() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/');
+  if (parts[0] === 'orders' && parts.length === 2 && parts[1]) {
+    try {
+      return ['order', decodeURIComponent(parts[1])];
+    } catch {
+      return ['order', parts[1]];
+    }
+  }
+  const name = parts.join('/');
+  return [Object.hasOwn(views, name) ? name : session ? home().slice(2) : 'catalog'];
+}
+
 async function route(focus = true) {
   const current = ++generation;
   clearMessages();
   if (flash) notice(flash);
   flash = '';
-  let name = location.hash.replace(/^#\/?/, '');
-  if (!Object.hasOwn(views, name)) name = 'catalog';
-  if (views[name].signedIn && !session) {
+  const [name, parameter] = parseHash();
+  const spec = views[name];
+  if (spec.for && !session) {
     go('#/sign-in', 'Sign in to see this page.');
     return;
   }
+  if (spec.for && !spec.for.some((role) => roles().includes(role))) {
+    go(home(), spec.for.includes('customer') ? 'That page is for customers.' : 'That page is for approvers.');
+    return;
+  }
+  if (spec.guests && session) {
+    go(home(), `You are signed in as ${session.email}.`);
+    return;
+  }
+  document.title = `${spec.title} – Shop console`;
   const view = $(`[data-view="${name}"]`);
   for (const section of document.querySelectorAll('[data-view]')) {
     section.hidden = section !== view;
@@ -219,7 +484,7 @@ async function route(focus = true) {
   focusNext = '';
   view.setAttribute('aria-busy', 'true'); // until its content is loaded
   try {
-    await views[name].render?.(current);
+    await spec.render?.(current, parameter);
   } catch (error) {
     if (current === generation) showError(error);
   } finally {
@@ -240,28 +505,46 @@ async function loadProducts() {
   products = found;
 }
 
-async function showCatalog() {
+async function showCatalog(current) {
   await loadProducts();
+  if (current !== generation) return;
   $('#products').replaceChildren(...[...products.values()].map(productCard));
 }
 
 function productCard(product) {
   const id = `quantity-${product.productId}`;
-  const form = h(
-    'form',
-    { class: 'product', novalidate: true },
-    h('h2', {}, product.name),
-    h('p', { class: 'price' }, money(product.priceCents, product.currency)),
-    h('p', { class: 'hint' }, product.available > 0 ? `${product.available} in stock` : 'Out of stock'),
-    h('label', { for: id }, 'Quantity', hidden(` of ${product.name}`)),
-    h('input', { id, name: 'quantity', type: 'number', min: 1, max: 100, value: 1, inputmode: 'numeric' }),
-    h('button', { type: 'submit' }, 'Add to cart', hidden(`: ${product.name}`)),
-  );
-  form.addEventListener('submit', (event) => {
+  // Guests may add (they are asked to sign in); an approver does not shop.
+  const buying = !session || isCustomer();
+  const form = buying
+    ? h(
+        'form',
+        { class: 'add', novalidate: true },
+        h('label', { for: id }, 'Quantity', hidden(` of ${product.name}`)),
+        h('input', {
+          id,
+          name: 'quantity',
+          'data-product': product.productId,
+          type: 'number',
+          min: 1,
+          max: MAX_QUANTITY,
+          value: 1,
+          inputmode: 'numeric',
+        }),
+        h('button', { type: 'submit' }, 'Add to cart', hidden(`: ${product.name}`)),
+      )
+    : null;
+  form?.addEventListener('submit', (event) => {
     event.preventDefault();
     act(form, () => addToCart(product, Number(form.elements.quantity.value)));
   });
-  return h('li', {}, form);
+  return h(
+    'li',
+    { class: 'product' },
+    h('h2', {}, product.name),
+    h('p', { class: 'price' }, money(product.priceCents, product.currency)),
+    h('p', { class: 'hint' }, product.available > 0 ? `${product.available} in stock` : 'Out of stock'),
+    form ?? h('p', { class: 'hint' }),
+  );
 }
 
 async function addToCart(product, quantity) {
@@ -278,12 +561,13 @@ async function addToCart(product, quantity) {
   notice(`Added ${quantity} × ${product.name} to your cart.`);
 }
 
-async function showCart() {
+async function showCart(current) {
   const [cart] = await Promise.all([api('GET', '/cart'), products.size ? null : loadProducts()]);
-  renderCart(cart);
+  if (current === generation) renderCart(cart);
 }
 
 function renderCart(cart) {
+  lastCart = cart;
   let total = 0;
   const rows = cart.items.map((line) => {
     const product = products.get(line.productId);
@@ -293,18 +577,25 @@ function renderCart(cart) {
     const id = `cart-quantity-${line.productId}`;
     return h(
       'tr',
-      {},
-      h('th', { scope: 'row' }, name),
+      { role: 'row' },
+      h('th', { scope: 'row', role: 'rowheader' }, name),
       h(
         'td',
-        {},
+        { role: 'cell', 'data-label': 'Quantity' },
         h('label', { for: id, class: 'visually-hidden' }, `Quantity of ${name}`),
-        h('input', { id, 'data-product': line.productId, type: 'number', min: 1, max: 100, value: line.quantity }),
+        h('input', {
+          id,
+          'data-product': line.productId,
+          type: 'number',
+          min: 1,
+          max: MAX_QUANTITY,
+          value: line.quantity,
+        }),
       ),
-      h('td', { class: 'num' }, money(lineTotal)),
+      h('td', { role: 'cell', class: 'num', 'data-label': 'Line total' }, money(lineTotal)),
       h(
         'td',
-        {},
+        { role: 'cell' },
         h(
           'button',
           { type: 'button', onclick: () => act($('#cart-form'), () => removeLine(line.productId)) },
@@ -352,88 +643,335 @@ async function placeOrder(form) {
   if (pendingOrder?.text !== text) pendingOrder = { text, key: crypto.randomUUID() };
   const order = await api('POST', '/orders', { body, headers: { 'Idempotency-Key': pendingOrder.key } });
   pendingOrder = undefined;
-  go('#/orders', `Order ${order.orderId} placed: ${money(order.totalCents, order.currency)}.`);
+  form.reset();
+  go(orderHref(order.orderId), `Order ${order.orderId} placed: ${money(order.totalCents, order.currency)}.`);
 }
 
-// --- Orders and approvals -------------------------------------------------------------------------------
+// --- My orders and the order page -------------------------------------------------------------------------
+
+function announce(orders) {
+  const changes = [];
+  for (const order of orders) {
+    const before = statuses.get(order.orderId);
+    if (before && before !== order.status) {
+      changes.push(`Order ${order.orderId} is now ${statusText(order).toLowerCase()}.`);
+    }
+    statuses.set(order.orderId, order.status);
+  }
+  if (changes.length) notice(changes.join(' '));
+}
 
 async function showOrders(current) {
   const { items } = await api('GET', '/orders?limit=20');
   if (current !== generation) return;
   renderOrders(items);
-  if (items.some((order) => !FINAL.has(order.status))) {
-    setTimeout(() => pollOrders(current), POLL_MS);
-  }
-}
-
-async function pollOrders(current) {
-  if (current !== generation) return;
-  try {
-    await showOrders(current);
-  } catch (error) {
-    if (current === generation) showError(error);
-  }
+  if (items.some((order) => !SETTLED.has(order.status))) later(current, POLL_MS, () => showOrders(current));
 }
 
 function renderOrders(orders) {
-  const changes = [];
-  for (const order of orders) {
-    const before = statuses.get(order.orderId);
-    if (before && before !== order.status) changes.push(`Order ${order.orderId} is now ${order.status}.`);
-    statuses.set(order.orderId, order.status);
-  }
-  if (changes.length) notice(changes.join(' '));
+  announce(orders);
   $('#orders-empty').hidden = orders.length > 0;
   $('#orders-table').hidden = orders.length === 0;
   $('#orders').replaceChildren(
     ...orders.map((order) =>
       h(
         'tr',
-        { 'data-order': order.orderId },
-        h('th', { scope: 'row' }, order.orderId),
-        h('td', {}, when(order.createdAt)),
-        h('td', {}, order.items.map((item) => `${item.quantity} × ${item.name}`).join(', ')),
-        h('td', { class: 'num' }, money(order.totalCents, order.currency)),
+        { role: 'row', 'data-order': order.orderId },
+        h('th', { scope: 'row', role: 'rowheader' }, h('a', { href: orderHref(order.orderId) }, order.orderId)),
+        h('td', { role: 'cell', 'data-label': 'Placed' }, time(order.createdAt)),
         h(
           'td',
-          {},
-          h('span', { class: `status status-${order.status.toLowerCase()}` }, order.status),
-          order.failureReason ? ` (${order.failureReason})` : null,
+          { role: 'cell', 'data-label': 'Items' },
+          order.items.map((item) => `${item.quantity} × ${item.name}`).join(', '),
         ),
-        h('td', {}, order.trackingNumber ?? ''),
+        h('td', { role: 'cell', class: 'num', 'data-label': 'Total' }, money(order.totalCents, order.currency)),
+        h('td', { role: 'cell', 'data-label': 'Status' }, statusBadge(order)),
+        h('td', { role: 'cell', 'data-label': 'Tracking' }, order.trackingNumber ?? '–'),
       ),
     ),
   );
 }
 
-async function showApprovals() {
-  const { items } = await api('GET', '/approvals');
-  $('#approvals-empty').hidden = items.length > 0;
-  $('#approvals-table').hidden = items.length === 0;
-  $('#approvals').replaceChildren(
-    ...items.map((approval) =>
+async function showOrder(current, orderId) {
+  if (shownOrder?.orderId !== orderId) {
+    shownOrder = null;
+    $('#order-details').hidden = true;
+    $('#order-heading').textContent = `Order ${orderId}`;
+  }
+  $('#order-back').replaceChildren(
+    isCustomer()
+      ? h('a', { href: '#/orders' }, '← My orders')
+      : h('a', { href: '#/approvals' }, '← Pending approvals'),
+  );
+  if (!ORDER_ID.test(orderId)) throw new ShopError(`There is no order ${orderId}: check the number.`);
+  const order = await api('GET', `/orders/${encodeURIComponent(orderId)}`, {
+    explain: { 404: `There is no order ${orderId}${isApprover() ? '' : ' among your orders'}: check the number.` },
+  });
+  if (current !== generation) return;
+  renderOrder(order);
+  if (!SETTLED.has(order.status)) later(current, POLL_MS, () => showOrder(current, orderId));
+}
+
+function renderOrder(order) {
+  announce([order]);
+  const changed = shownOrder?.orderId !== order.orderId || shownOrder.status !== order.status;
+  shownOrder = order;
+  document.title = `Order ${order.orderId} – Shop console`;
+  $('#order-heading').textContent = `Order ${order.orderId}`;
+  $('#order-status').replaceChildren(statusBadge(order));
+  $('#order-placed').textContent = `Placed ${when(order.createdAt)}`;
+  const email = customerEmails.get(order.orderId);
+  $('#order-customer').textContent = isApprover() && email ? `by ${email}` : '';
+  if (changed) {
+    // Rebuilt only when the status moves: a poll must not take the focus off a button the person is on.
+    $('#order-actions').replaceChildren(...orderActions(order));
+    $('#order-timeline').replaceChildren(...timeline(order).map(timelineStep));
+  }
+  $('#order-lines').replaceChildren(
+    ...order.items.map((line) =>
       h(
         'tr',
-        { 'data-order': approval.orderId },
-        h('th', { scope: 'row' }, approval.orderId),
-        h('td', {}, approval.customerId),
-        h('td', { class: 'num' }, money(approval.totalCents)),
-        h('td', {}, when(approval.requestedAt)),
-        h('td', {}, when(approval.expiresAt)),
+        { role: 'row' },
+        h('th', { scope: 'row', role: 'rowheader' }, line.name),
+        h('td', { role: 'cell', class: 'num', 'data-label': 'Quantity' }, String(line.quantity)),
+        h('td', { role: 'cell', class: 'num', 'data-label': 'Unit price' }, money(line.unitPriceCents, order.currency)),
+        h('td', { role: 'cell', class: 'num', 'data-label': 'Line total' }, money(line.lineTotalCents, order.currency)),
+      ),
+    ),
+  );
+  $('#order-total').textContent = money(order.totalCents, order.currency);
+  const address = order.shippingAddress;
+  $('#order-address').replaceChildren(
+    ...[address.name, address.line1, address.line2, `${address.postalCode} ${address.city}`, address.country]
+      .filter(Boolean)
+      .flatMap((part, index) => (index ? [h('br'), part] : [part])),
+  );
+  $('#order-details').hidden = false;
+}
+
+function orderActions(order) {
+  const actions = [];
+  // The contract lets a customer cancel their own order before it is paid; nobody else.
+  if (isCustomer() && order.customerId === session.sub && CANCELLABLE.has(order.status)) {
+    actions.push(
+      h(
+        'button',
+        { type: 'button', class: 'reject', onclick: (e) => act(e.currentTarget, () => cancelOrder(order)) },
+        'Cancel this order',
+      ),
+    );
+  }
+  if (isApprover() && order.status === 'AWAITING_APPROVAL') {
+    for (const decision of ['approve', 'reject']) {
+      actions.push(
         h(
-          'td',
-          { class: 'actions' },
-          ['approve', 'reject'].map((decision) =>
-            h(
-              'button',
-              {
-                type: 'button',
-                class: decision,
-                onclick: (event) => act(event.currentTarget, () => decide(approval.orderId, decision)),
-              },
-              decision === 'approve' ? 'Approve' : 'Reject',
-              hidden(` order ${approval.orderId}`),
-            ),
+          'button',
+          {
+            type: 'button',
+            class: decision,
+            onclick: (e) => act(e.currentTarget, () => decideFromOrder(order.orderId, decision)),
+          },
+          decision === 'approve' ? 'Approve' : 'Reject',
+        ),
+      );
+    }
+  }
+  return actions;
+}
+
+async function cancelOrder(order) {
+  if (!window.confirm(`Cancel order ${order.orderId}? Nothing has been charged for it yet.`)) return;
+  const path = `/orders/${encodeURIComponent(order.orderId)}`;
+  let cancelled;
+  try {
+    cancelled = await api('POST', `${path}/cancel`, {
+      explain: { 409: 'This order can no longer be cancelled: it has been paid or has ended already.' },
+    });
+  } catch (error) {
+    if (!error.quiet) renderOrder(await api('GET', path)); // show where it stands now
+    throw error;
+  }
+  renderOrder(cancelled);
+  $('#order-heading').focus(); // the button is gone
+  notice(`Order ${order.orderId} is cancelled. Nothing was charged, and the stock held for it is released.`);
+}
+
+async function decideFromOrder(orderId, decision) {
+  await decide(orderId, decision);
+  renderOrder(await api('GET', `/orders/${encodeURIComponent(orderId)}`));
+  $('#order-heading').focus();
+  notice(`Order ${orderId} ${decision === 'approve' ? 'approved' : 'rejected'}.`);
+}
+
+// The workflow's path as far as this order went: every status it reached (from its history), the step it is in,
+// the steps still to come; or, when it left the path, how it ended and what was undone.
+function timeline(order) {
+  const reached = new Map();
+  for (const change of order.history) if (!reached.has(change.status)) reached.set(change.status, change.at);
+  const waited = reached.has('AWAITING_APPROVAL') || order.status === 'AWAITING_APPROVAL';
+  const path = PATH.filter((status) => status !== 'AWAITING_APPROVAL' || waited);
+  const ended = ENDED.has(order.status);
+  const steps = [];
+  for (const status of path) {
+    if (status === order.status && !SETTLED.has(status)) {
+      steps.push({ status, state: 'current', at: reached.get(status) });
+    } else if (reached.has(status)) {
+      steps.push({ status, state: 'done', at: reached.get(status) });
+    } else if (!ended) {
+      steps.push({ status, state: 'next' });
+    }
+  }
+  if (order.status === 'SHIPPED') steps.at(-1).state = 'current'; // the carrier has it: delivery is under way
+  if (ended) steps.push({ status: order.status, state: 'ended', at: reached.get(order.status) ?? order.updatedAt });
+  return steps.map((step) => ({ ...step, ...describeStep(step, order, reached) }));
+}
+
+function describeStep({ status, state }, order, reached) {
+  const approved = reached.has('PAID');
+  switch (status) {
+    case 'PLACED':
+      return { label: 'Placed', note: state === 'current' ? 'Checking the stock and taking the payment.' : '' };
+    case 'AWAITING_APPROVAL':
+      return {
+        label: 'Approval',
+        note:
+          state === 'current'
+            ? 'Waiting for an approver: orders like this one are looked at by a person.'
+            : approved
+              ? 'Approved.'
+              : 'Sent to an approver.',
+      };
+    case 'PAID':
+      return { label: 'Paid', note: state === 'current' ? 'The warehouse is packing it.' : '' };
+    case 'SHIPPED':
+      return { label: 'Shipped', note: order.trackingNumber ? `Tracking number ${order.trackingNumber}.` : '' };
+    case 'DELIVERED':
+      return { label: 'Delivered', note: state === 'current' ? 'On its way with the carrier.' : '' };
+    case 'CANCELLED':
+      return {
+        label: 'Cancelled',
+        note: 'Cancelled before payment: nothing was charged, and the stock held for it was released.',
+      };
+    case 'REJECTED':
+      return {
+        label: 'Rejected',
+        note:
+          'Not approved (an approver said no, or no decision came in time): nothing was charged, ' +
+          'and the stock held for it was released.',
+      };
+    default:
+      return {
+        label: statusText(order),
+        note:
+          {
+            OUT_OF_STOCK: 'Not enough stock for this order: nothing was charged.',
+            PAYMENT_DECLINED: 'The card was declined: nothing was charged, and the stock held for it was released.',
+            SHIPPING_FAILED: 'The warehouse could not ship it: the payment was refunded, and the stock released.',
+          }[order.failureReason] ??
+          'Something went wrong on our side: any payment was refunded, and the stock released.',
+      };
+  }
+}
+
+const STATE_WORDS = { done: 'done', current: 'in progress', next: 'not yet', ended: 'ended here' };
+
+function timelineStep(step) {
+  return h(
+    'li',
+    {
+      class: `step step-${step.state}`,
+      'data-step': step.status,
+      'data-state': step.state,
+      'aria-current': step.state === 'current' ? 'step' : null,
+    },
+    h(
+      'p',
+      { class: 'step-title' },
+      h('strong', {}, step.label),
+      hidden(` (${STATE_WORDS[step.state]})`),
+      step.at ? [' ', time(step.at)] : null,
+    ),
+    step.note ? h('p', { class: 'hint' }, step.note) : null,
+  );
+}
+
+// --- Approvals --------------------------------------------------------------------------------------------
+
+async function showApprovals(current) {
+  await loadApprovals(current);
+  // A countdown every second, the list again every few seconds, for as long as the page is shown.
+  const ticking = setInterval(() => {
+    if (current === generation) tickApprovals();
+    else clearInterval(ticking);
+  }, 1000);
+  const reload = async () => {
+    try {
+      await loadApprovals(current);
+    } finally {
+      if (current === generation) later(current, APPROVALS_REFRESH_MS, reload);
+    }
+  };
+  later(current, APPROVALS_REFRESH_MS, reload);
+}
+
+async function loadApprovals(current = generation) {
+  const { items } = await api('GET', '/approvals');
+  if (current === generation) renderApprovals(items);
+}
+
+// Rows are kept, added and removed by order id (not rebuilt), so a refresh leaves the focus where it was.
+function renderApprovals(items) {
+  const body = $('#approvals');
+  const shown = new Map([...body.children].map((row) => [row.dataset.order, row]));
+  const wanted = items.toSorted((a, b) => a.expiresAt.localeCompare(b.expiresAt));
+  const rows = wanted.map((approval) => {
+    if (approval.customerEmail) customerEmails.set(approval.orderId, approval.customerEmail);
+    const row = shown.get(approval.orderId) ?? approvalRow(approval);
+    shown.delete(approval.orderId);
+    return row;
+  });
+  for (const gone of shown.values()) gone.remove();
+  rows.forEach((row, index) => {
+    if (body.children[index] !== row) body.insertBefore(row, body.children[index] ?? null);
+  });
+  $('#approvals-empty').hidden = items.length > 0;
+  $('#approvals-table').hidden = items.length === 0;
+  tickApprovals();
+}
+
+function approvalRow(approval) {
+  const id = approval.orderId;
+  return h(
+    'tr',
+    { role: 'row', 'data-order': id, 'data-expires': approval.expiresAt },
+    h('th', { scope: 'row', role: 'rowheader' }, h('a', { href: orderHref(id) }, id)),
+    h(
+      'td',
+      { role: 'cell', 'data-label': 'Customer', class: 'customer' },
+      approval.customerEmail ?? h('span', { class: 'hint' }, 'No e-mail address on record'),
+    ),
+    h('td', { role: 'cell', class: 'num', 'data-label': 'Amount' }, money(approval.totalCents)),
+    h(
+      'td',
+      { role: 'cell', 'data-label': 'Time left' },
+      h('span', { class: 'time-left', title: `Expires ${when(approval.expiresAt)}` }),
+    ),
+    h(
+      'td',
+      { role: 'cell' },
+      h(
+        'div',
+        { class: 'actions' },
+        ['approve', 'reject'].map((decision) =>
+          h(
+            'button',
+            {
+              type: 'button',
+              class: decision,
+              onclick: (event) => act(event.currentTarget, () => decideFromList(id, decision)),
+            },
+            decision === 'approve' ? 'Approve' : 'Reject',
+            hidden(` order ${id}`),
           ),
         ),
       ),
@@ -441,23 +979,70 @@ async function showApprovals() {
   );
 }
 
+// 86_340_000 -> '23 h 59 min left'; 45_000 -> '0:45 left'
+function timeLeft(milliseconds) {
+  const seconds = Math.ceil(milliseconds / 1000);
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  if (hours) return `${hours} h ${String(minutes).padStart(2, '0')} min left`;
+  return `${minutes}:${String(seconds % 60).padStart(2, '0')} left`;
+}
+
+function tickApprovals() {
+  const now = Date.now();
+  for (const row of $('#approvals').children) {
+    const left = Date.parse(row.dataset.expires) - now;
+    const expired = left <= 0;
+    row.querySelector('.time-left').textContent = expired ? 'Expired: it can no longer be decided' : timeLeft(left);
+    row.classList.toggle('expired', expired);
+    row.classList.toggle('urgent', !expired && left < 60_000);
+    for (const button of row.querySelectorAll('button')) button.disabled = expired;
+  }
+}
+
 async function decide(orderId, decision) {
-  const order = await api('POST', `/approvals/${encodeURIComponent(orderId)}`, { body: { decision } });
-  await showApprovals();
+  return api('POST', `/approvals/${encodeURIComponent(orderId)}`, {
+    body: { decision },
+    explain: {
+      404: `Order ${orderId} does not wait for a decision.`,
+      409: `Order ${orderId} no longer waits for a decision: it was decided, cancelled or its time ran out.`,
+    },
+  });
+}
+
+async function decideFromList(orderId, decision) {
+  try {
+    await decide(orderId, decision);
+  } finally {
+    await loadApprovals().catch(() => {}); // whatever happened, show the list as it is now
+  }
   document.querySelector('[data-view="approvals"] h1').focus();
-  notice(`Order ${order.orderId} ${decision === 'approve' ? 'approved' : 'rejected'}.`);
+  notice(`Order ${orderId} ${decision === 'approve' ? 'approved' : 'rejected'}.`);
+}
+
+async function findOrder(form) {
+  requireFilled(form);
+  const orderId = form.elements.orderId.value.trim();
+  if (!ORDER_ID.test(orderId)) {
+    throw new ShopError('One detail needs correcting:', [
+      { text: 'Order number has only letters, digits, _ and -, as in ord_4k2m…', name: 'orderId' },
+    ]);
+  }
+  go(orderHref(orderId));
 }
 
 // --- Start ----------------------------------------------------------------------------------------------
 
 function wire() {
   on('#sign-in-form', 'submit', async (form) => {
-    await signIn(form.elements.email.value, form.elements.password.value);
+    requireFilled(form);
+    await signIn(form.elements.email.value.trim(), form.elements.password.value);
     form.reset();
-    go('#/catalog', `Signed in as ${session.email}.`);
+    go(home(), `Signed in as ${session.email}.`);
   });
   on('#sign-up-form', 'submit', async (form) => {
-    const email = form.elements.email.value;
+    requireFilled(form);
+    const email = form.elements.email.value.trim();
     await cognito('SignUp', {
       ClientId: config.userPoolClientId,
       Username: email,
@@ -470,11 +1055,12 @@ function wire() {
     notice('Account created: enter the confirmation code sent to your email.');
   });
   on('#confirm-form', 'submit', async (form) => {
-    const email = form.elements.email.value;
+    requireFilled(form);
+    const email = form.elements.email.value.trim();
     await cognito('ConfirmSignUp', {
       ClientId: config.userPoolClientId,
       Username: email,
-      ConfirmationCode: form.elements.code.value,
+      ConfirmationCode: form.elements.code.value.trim(),
     });
     form.reset();
     $('#sign-in-email').value = email;
@@ -483,14 +1069,15 @@ function wire() {
   on('#cart-form', 'submit', saveCart);
   on('#empty-cart', 'click', emptyCart);
   on('#order-form', 'submit', placeOrder);
-  on('#refresh-approvals', 'click', showApprovals);
+  on('#refresh-approvals', 'click', () => loadApprovals());
+  on('#find-order-form', 'submit', findOrder);
   $('#sign-out').addEventListener('click', () => signOut());
   window.addEventListener('hashchange', () => route());
 }
 
 async function start() {
   const response = await fetch('config.json');
-  if (!response.ok) throw new ShopError(`config.json could not be loaded (${response.status}).`);
+  if (!response.ok) throw new ShopError('The console could not load its settings. Reload the page.');
   config = await response.json();
   // Cognito on the console's own origin (the distribution's /cognito behaviour): the CSP allows no other host.
   config.cognitoEndpoint ??= '/cognito';

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -20,7 +20,9 @@ import pytest
 from playwright import sync_api
 
 from localcloud.cloud import Endpoints, LocalCloud
-from localcloud.users import ensure_user
+from localcloud.users import ensure_user, id_token
+from shop.adapters.catalog_table import CatalogTable
+from shop.domain.models import Product
 from tools.seed import seed
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,7 +44,9 @@ CONSOLE_CSP = (
 )
 PASSWORD = "Local-test-Passw0rd"
 APPROVER = "approver@example.com"
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+DESKTOP = {"width": 1100, "height": 800}
+PHONE = {"width": 375, "height": 740}
 
 # Reports every Content-Security-Policy violation to the test as it happens (before any page script runs).
 _REPORT_CSP_VIOLATIONS = """
@@ -61,10 +65,18 @@ class LocalShop:
     def url(self) -> str:
         return self.endpoints.console
 
-    def user(self, email: str, group: str) -> str:
-        """A confirmed user of the pool, in `group`; returns the email to sign in with."""
-        ensure_user(self.client("cognito-idp"), self.endpoints.user_pool_id, email, PASSWORD, group)
+    def user(self, email: str, *groups: str) -> str:
+        """A confirmed user of the pool, in each of `groups`; returns the email to sign in with."""
+        for group in groups:
+            ensure_user(self.client("cognito-idp"), self.endpoints.user_pool_id, email, PASSWORD, group)
         return email
+
+    def id_token(self, email: str) -> str:
+        """An ID token of `email`, as the console would hold it (for calls a test makes past the console)."""
+        return id_token(self.client("cognito-idp"), self.endpoints.user_pool_client_id, email, PASSWORD)
+
+    def add_product(self, product: Product) -> None:
+        CatalogTable(str(self.endpoints.outputs["CatalogTableName"]), self.client("dynamodb")).put(product)
 
     def client(self, service: str) -> Any:
         return self.cloud.client(service)
@@ -133,19 +145,24 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-OpenConsole = Callable[[str], Watched]
+class OpenConsole(Protocol):
+    def __call__(self, label: str, *, viewport: dict[str, int] = ..., clock: bool = ...) -> Watched: ...
 
 
 @pytest.fixture
 def open_console(browser: Any, local_shop: LocalShop, request: pytest.FixtureRequest) -> Iterator[OpenConsole]:
     """Opens the console in a fresh browser context (its own session), watched; fails the test on any error,
-    console message or CSP violation the test did not expect. Screenshots go to test-output/browser/<test>/."""
+    console message or CSP violation the test did not expect. Screenshots go to test-output/screenshots/<test>/.
+
+    `clock`: the page's clock is Playwright's (it runs, and a test can move it on with page.clock.fast_forward)."""
     folder = OUTPUT / request.node.name
     shutil.rmtree(folder, ignore_errors=True)
     opened: list[tuple[Any, Watched]] = []
 
-    def open_one(label: str) -> Watched:
-        context = browser.new_context(base_url=local_shop.url, viewport={"width": 1100, "height": 800})
+    def open_one(label: str, *, viewport: dict[str, int] = DESKTOP, clock: bool = False) -> Watched:
+        context = browser.new_context(base_url=local_shop.url, viewport=viewport)
+        if clock:
+            context.clock.install()
         context.set_default_timeout(10_000)
         screenshots = folder / label
         screenshots.mkdir(parents=True, exist_ok=True)

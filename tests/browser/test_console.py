@@ -1,5 +1,5 @@
-"""The web console driven in Chromium against the local cloud: sign-up, cart, checkout, live order status,
-approvals, and the API's errors shown on the page; no console error and no CSP violation anywhere."""
+"""The web console driven in Chromium against the local cloud: sign-up, cart, checkout, the order page with its
+timeline and its Cancel button, approvals; no console error and no CSP violation anywhere."""
 
 from __future__ import annotations
 
@@ -10,59 +10,25 @@ import uuid
 import pytest
 import requests
 
-from tests.browser.conftest import APPROVER, PASSWORD, LocalShop, OpenConsole, Watched, sync_api
+from tests.browser.conftest import APPROVER, PASSWORD, LocalShop, OpenConsole
+from tests.browser.steps import (
+    BIG_ORDER,
+    SHIPPING,
+    SMALL_ORDER,
+    add_to_cart,
+    approval_row,
+    expect,
+    navigate,
+    order_something,
+    place_order,
+    sign_in,
+    status_in_list,
+    status_on_page,
+    step,
+    timeline,
+)
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
-
-expect = sync_api.expect
-ADDRESS = {
-    "Name": "Alice Example",
-    "Address line 1": "1 Market Street",
-    "City": "Springfield",
-    "Postal code": "12345",
-}
-SHIPPING = 30_000  # ms: the workflow, the warehouse queue and the callback, with cold workers
-
-
-def sign_in(console: Watched, email: str) -> None:
-    page = console.page
-    page.get_by_role("link", name="Sign in").click()
-    form = page.locator("#sign-in-form")
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(PASSWORD)
-    form.get_by_label("Password").press("Enter")  # the keyboard submits every form
-    expect(page.get_by_role("status")).to_have_text(f"Signed in as {email}.")
-
-
-def loaded(console: Watched, view: str) -> None:
-    """Waits until the view shows what it fetched (it is aria-busy until then)."""
-    console.page.locator(f'section[data-view="{view}"]:not([aria-busy])').wait_for()
-
-
-def add_to_cart(console: Watched, product: str, quantity: int) -> None:
-    loaded(console, "catalog")  # a catalog still loading would replace the card being filled in
-    card = console.page.get_by_role("listitem").filter(has=console.page.get_by_role("heading", name=product))
-    card.get_by_label("Quantity").fill(str(quantity))
-    card.get_by_role("button", name="Add to cart").click()
-
-
-def place_order(console: Watched, payment: str = "tok_ok") -> str:
-    page = console.page
-    page.get_by_role("link", name="Cart").click()
-    for label, value in ADDRESS.items():
-        page.get_by_label(label, exact=True).fill(value)
-    page.get_by_label("Payment").select_option(payment)
-    with page.expect_request(lambda request: request.method == "POST" and request.url.endswith("/api/orders")) as sent:
-        page.get_by_role("button", name="Place order").click()
-    assert re.fullmatch(r"[0-9a-f-]{36}", sent.value.headers["idempotency-key"])
-    expect(page.get_by_role("heading", name="My orders")).to_be_visible()
-    placed = re.search(r"Order (\S+) placed", page.get_by_role("status").inner_text())
-    assert placed is not None
-    return placed[1]
-
-
-def status_of(console: Watched, order_id: str) -> object:
-    return console.page.locator(f'tr[data-order="{order_id}"] .status')
 
 
 def test_the_console_serves_its_configuration_and_only_public_cognito_actions(local_shop: LocalShop) -> None:
@@ -88,7 +54,7 @@ def test_the_console_serves_its_configuration_and_only_public_cognito_actions(lo
     assert admin_call.json()["__type"] == "MissingAuthenticationTokenException"
 
 
-def test_a_new_customer_signs_up_orders_and_sees_the_order_ship(
+def test_a_new_customer_signs_up_orders_and_follows_the_order_on_its_page_until_it_ships(
     local_shop: LocalShop, open_console: OpenConsole
 ) -> None:
     console = open_console("customer")
@@ -96,7 +62,7 @@ def test_a_new_customer_signs_up_orders_and_sees_the_order_ship(
     console.screenshot("catalog")
     email = f"new-{uuid.uuid4().hex[:8]}@example.com"
 
-    page.get_by_role("link", name="Sign up").click()
+    navigate(console, "Sign up")
     form = page.locator("#sign-up-form")
     form.get_by_label("Email").fill(email)
     form.get_by_label("Password").fill(PASSWORD)
@@ -112,18 +78,35 @@ def test_a_new_customer_signs_up_orders_and_sees_the_order_ship(
     page.locator("#sign-in-form").get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("status")).to_have_text(f"Signed in as {email}.")
 
-    add_to_cart(console, "Coffee scale with timer", 1)
-    expect(page.get_by_role("status")).to_contain_text("Coffee scale with timer to your cart")
+    add_to_cart(console, SMALL_ORDER, 1)
+    expect(page.get_by_role("status")).to_contain_text(f"{SMALL_ORDER} to your cart")
     console.screenshot("added-to-cart")
-    page.get_by_role("link", name="Cart").click()
-    expect(page.get_by_role("row", name=re.compile("Coffee scale with timer"))).to_be_visible()
+    navigate(console, "Cart")
+    expect(page.get_by_role("row", name=re.compile(SMALL_ORDER))).to_be_visible()
     console.screenshot("cart")
     order_id = place_order(console)
     console.screenshot("order-placed")
 
-    expect(status_of(console, order_id)).to_have_text("SHIPPED", timeout=SHIPPING)
-    expect(page.locator(f'tr[data-order="{order_id}"]')).to_contain_text("TRK")
+    # The order page follows the workflow by itself: paid, then shipped with its tracking number.
+    expect(status_on_page(console)).to_have_text("Shipped", timeout=SHIPPING)
+    assert timeline(console) == [
+        ("PLACED", "done"),
+        ("PAID", "done"),
+        ("SHIPPED", "done"),
+        ("DELIVERED", "current"),
+    ]
+    expect(step(console, "SHIPPED")).to_contain_text(re.compile(r"Tracking number TRK"))
+    expect(page.get_by_role("row", name=re.compile(SMALL_ORDER))).to_contain_text("$49.00")
+    expect(page.locator("#order-address")).to_contain_text("1 Market Street")
+    expect(page.get_by_role("button", name="Cancel this order")).to_have_count(0)  # paid: too late to cancel
     console.screenshot("order-shipped")
+
+    navigate(console, "My orders")
+    expect(status_in_list(console, order_id)).to_have_text("Shipped")
+    expect(page.locator(f'#orders tr[data-order="{order_id}"]')).to_contain_text("TRK")
+    console.screenshot("my-orders")
+    page.get_by_role("link", name=order_id).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {order_id}")
 
 
 def test_an_approver_approves_a_large_order_and_the_customer_sees_it_ship(
@@ -131,40 +114,69 @@ def test_an_approver_approves_a_large_order_and_the_customer_sees_it_ship(
 ) -> None:
     customer = open_console("customer")
     sign_in(customer, local_shop.user("big-spender@example.com", "customers"))
-    add_to_cart(customer, "Dual-boiler espresso machine", 1)
-    expect(customer.page.get_by_role("status")).to_contain_text("Added 1")
-    order_id = place_order(customer)
-    expect(status_of(customer, order_id)).to_have_text("AWAITING_APPROVAL", timeout=SHIPPING)
+    order_id = order_something(customer, BIG_ORDER)
+    expect(status_on_page(customer)).to_have_text("Waiting for approval", timeout=SHIPPING)
     customer.screenshot("awaiting-approval")
 
     approver = open_console("approver")
-    sign_in(approver, APPROVER)
-    approver.page.get_by_role("link", name="Approvals").click()
-    expect(approver.page.locator(f'tr[data-order="{order_id}"]')).to_be_visible()
+    sign_in(approver, APPROVER)  # an approver starts at the approvals
+    expect(approver.page.get_by_role("heading", name="Pending approvals")).to_be_visible()
+    expect(approval_row(approver, order_id)).to_be_visible()
     approver.screenshot("pending-approvals")
     approver.page.get_by_role("button", name=f"Approve order {order_id}").press("Enter")
     expect(approver.page.get_by_role("status")).to_have_text(f"Order {order_id} approved.")
-    expect(approver.page.locator(f'tr[data-order="{order_id}"]')).to_have_count(0)
+    expect(approval_row(approver, order_id)).to_have_count(0)
     approver.screenshot("approved")
 
-    expect(status_of(customer, order_id)).to_have_text("SHIPPED", timeout=SHIPPING)
+    expect(status_on_page(customer)).to_have_text("Shipped", timeout=SHIPPING)
+    assert timeline(customer)[:3] == [("PLACED", "done"), ("AWAITING_APPROVAL", "done"), ("PAID", "done")]
+    expect(step(customer, "AWAITING_APPROVAL")).to_contain_text("Approved.")
     customer.screenshot("shipped")
 
 
-def test_the_apis_validation_errors_are_shown_on_the_page(local_shop: LocalShop, open_console: OpenConsole) -> None:
+def test_a_customer_cancels_an_order_waiting_for_approval_from_its_page(
+    local_shop: LocalShop, open_console: OpenConsole
+) -> None:
     console = open_console("customer")
-    console.expect_console_error(r"status of 422")  # Chromium logs the rejected requests themselves
     page = console.page
-    sign_in(console, local_shop.user("careless@example.com", "customers"))
-    alert = page.get_by_role("alert")
+    sign_in(console, local_shop.user("changed-mind@example.com", "customers"))
+    order_id = order_something(console, BIG_ORDER)
 
-    add_to_cart(console, "Descaling solution", 101)
-    expect(alert).to_contain_text("the request does not match the API contract")
-    expect(alert).to_contain_text("items[0].quantity: Input should be less than or equal to 100")
-    console.screenshot("quantity-101")
+    # While it waits for an approver, the page says so and offers to cancel.
+    expect(step(console, "AWAITING_APPROVAL")).to_have_attribute("data-state", "current", timeout=SHIPPING)
+    assert timeline(console) == [
+        ("PLACED", "done"),
+        ("AWAITING_APPROVAL", "current"),
+        ("PAID", "next"),
+        ("SHIPPED", "next"),
+        ("DELIVERED", "next"),
+    ]
+    expect(page.locator("#order-lines")).to_contain_text(BIG_ORDER)
+    console.screenshot("order-waiting")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel this order").click()
 
-    page.get_by_role("link", name="Cart").click()
-    page.get_by_role("button", name="Place order").click()
-    expect(alert).to_contain_text("shippingAddress.name: String should have at least 1 character")
-    expect(page.get_by_label("Name", exact=True)).to_have_attribute("aria-invalid", "true")
-    console.screenshot("empty-address")
+    expect(page.get_by_role("status")).to_contain_text(f"Order {order_id} is cancelled. Nothing was charged")
+    expect(status_on_page(console)).to_have_text("Cancelled")
+    assert timeline(console) == [("PLACED", "done"), ("AWAITING_APPROVAL", "done"), ("CANCELLED", "ended")]
+    expect(step(console, "CANCELLED")).to_contain_text("nothing was charged, and the stock held for it was released")
+    expect(page.get_by_role("button", name="Cancel this order")).to_have_count(0)
+    console.screenshot("order-cancelled")
+    page.reload()  # what the API says, not what the page remembers
+    expect(status_on_page(console)).to_have_text("Cancelled")
+
+
+def test_a_declined_card_ends_the_timeline_with_what_was_undone(
+    local_shop: LocalShop, open_console: OpenConsole
+) -> None:
+    console = open_console("customer")
+    sign_in(console, local_shop.user("declined@example.com", "customers"))
+    order_something(console, SMALL_ORDER, payment="tok_decline")
+
+    expect(status_on_page(console)).to_have_text("Failed: card declined", timeout=SHIPPING)
+    assert timeline(console) == [("PLACED", "done"), ("FAILED", "ended")]
+    expect(step(console, "FAILED")).to_contain_text(
+        "The card was declined: nothing was charged, and the stock held for it was released."
+    )
+    expect(console.page.get_by_role("button", name="Cancel this order")).to_have_count(0)
+    console.screenshot("order-declined")
