@@ -97,6 +97,9 @@ def usage(shop: Shop) -> dict[str, Any]:
         time.sleep(0.2)
     cancelled = requests.post(f"{api}/orders/{order_id}/cancel", headers=customer, timeout=10)
     assert cancelled.status_code == 200, cancelled.text
+    # An admin reads any order by its id alone (the byOrderId index).
+    read = requests.get(f"{api}/orders/{order_id}", headers=approver, timeout=10)
+    assert (read.status_code, read.json().get("orderId")) == (200, order_id), read.text
     nightly = shop.client("lambda").invoke(
         FunctionName=shop.cloud.function_names["NightlyReportFunction"], Payload=b"{}"
     )
