@@ -66,7 +66,33 @@ def build_document() -> dict[str, Any]:
         warnings.simplefilter("error")  # a handler that fails to import must fail the generation
         merge.discover(FUNCTIONS, pattern="app.py", recursive=True, project_root=ROOT)
         document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
+    _describe_responses(document["components"]["schemas"])
     return document
+
+
+def _describe_responses(schemas: dict[str, Any]) -> None:
+    """Fill in the response bodies Powertools leaves as `{}`.
+
+    Every model's serializer (ShopModel's, which leaves absent optional fields out) is typed `Any`, so pydantic's
+    serialization schema, which Powertools asks for, says nothing about them. The models' fields say what is sent:
+    their schema replaces each empty one, with the models they hold added beside it.
+    """
+    from shop.domain.models import ShopModel  # noqa: PLC0415  (the layer is on the path only once built)
+
+    models = {model.__name__: model for model in _subclasses(ShopModel)}
+    for name in [name for name, schema in schemas.items() if not schema and name in models]:
+        schema = models[name].model_json_schema(mode="validation", ref_template="#/components/schemas/{model}")
+        for held, definition in schema.pop("$defs", {}).items():
+            if not schemas.get(held):
+                schemas[held] = definition
+        schemas[name] = schema
+
+
+def _subclasses(model: type[Any]) -> list[type[Any]]:
+    found: list[type[Any]] = []
+    for subclass in model.__subclasses__():
+        found += [subclass, *_subclasses(subclass)]
+    return found
 
 
 def render(document: dict[str, Any]) -> str:
