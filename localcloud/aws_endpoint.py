@@ -72,6 +72,8 @@ StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
 # Connections the endpoint's socket queues before they are accepted (the functions' pools open them in bursts).
 LISTEN_BACKLOG = 512
+# Idle keep-alive connections the endpoint keeps open (a few per worker process and per poller).
+KEEP_ALIVE_CONNECTIONS = 1024
 
 
 class _Dispatcher(DomainDispatcherApplication):
@@ -139,6 +141,9 @@ class FaultyMotoServer(ThreadedMotoServer):
             request_queue_size=LISTEN_BACKLOG,
             shutdown_timeout=1,
         )
+        # Every function's worker keeps its own connections: cheroot's default (10 waiting keep-alive connections)
+        # would close the rest after each answer, and idle ones still expire after the server's timeout (10 s).
+        server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
         server.prepare()
         self._server_ready_event.set()
         server.serve()

@@ -16,7 +16,12 @@ Memory (a 1000-order fault run, `make chaos ORDERS=1000`, grew past 23 GB and wa
 Step Functions callbacks (the same run): SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat look for the task
 among all running executions, and one whose interpreter was still starting (its environment not made yet) made the
 call fail with a 500 for every task at that moment. An execution without a live interpreter holds no waiting task:
-it is passed over, and the call answers for its own task as AWS does.
+it is passed over, and the call answers for its own task as AWS does. And a task's token is valid from the moment
+its message is sent, but moto only begins to take heartbeats once its interpreter begins to wait: a worker that
+received the message first and sent SendTaskHeartbeat got InvalidToken, concluded that nothing waited for the job
+and dropped it, and the order waited for its heartbeat timeout (a day). Found when the pollers began to wake at
+once (decision 8): a heartbeat, or the task's result, that comes before the wait now counts when the wait begins,
+and a task without HeartbeatSeconds takes heartbeats as AWS does.
 
 Speed (`make bench`, 50 orders from 5 clients): moto parses a state machine's definition with its ANTLR grammar, in
 pure Python, again for every execution it starts: a tenth of the local cloud's CPU. The parse tree depends on the
@@ -59,6 +64,7 @@ from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as moto_boto_client_for
@@ -205,6 +211,28 @@ def _executions(backend: StepFunctionsParserBackend, execution_status: Execution
     return [e for e in executions if e.exec_worker is not None and e.exec_worker.env is not None]
 
 
+_MOTO_SETUP_HEARTBEAT = CallbackEndpoint.setup_heartbeat_endpoint
+_EARLY_HEARTBEAT = "_localcloud_early_heartbeat"
+
+
+def _notify_heartbeat(endpoint: CallbackEndpoint) -> bool:
+    """A heartbeat for a task whose token is out: taken (and remembered when the interpreter is not waiting yet)."""
+    heartbeat: Any = endpoint._heartbeat_endpoint  # moto's HeartbeatEndpoint.notify is untyped
+    if heartbeat is None:
+        setattr(endpoint, _EARLY_HEARTBEAT, True)
+    else:
+        heartbeat.notify()
+    return True
+
+
+def _setup_heartbeat_endpoint(endpoint: CallbackEndpoint, heartbeat_seconds: int) -> HeartbeatEndpoint:
+    """moto's, then a heartbeat or a result that came before it counts as the first heartbeat of the wait."""
+    heartbeat: Any = _MOTO_SETUP_HEARTBEAT(endpoint, heartbeat_seconds)  # moto's notify is untyped
+    if getattr(endpoint, _EARLY_HEARTBEAT, False) or endpoint.get_outcome() is not None:
+        heartbeat.notify()
+    return cast(HeartbeatEndpoint, heartbeat)
+
+
 @functools.lru_cache(maxsize=64)
 def _parse_tree(definition: str) -> Any:  # antlr4's ParserRuleContext (antlr4 has no type hints)
     """The definition's parse tree (moto's parser raises for a definition with syntax errors, and nothing is kept)."""
@@ -255,6 +283,10 @@ def fixed_moto() -> Iterator[None]:
         patches.enter_context(mock.patch.object(BaseModel, "__new__", _recorded_only_if_disposable))
         patches.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", transact_write_items))
         patches.enter_context(mock.patch.object(StepFunctionsParserBackend, "_get_executions", _executions))
+        patches.enter_context(mock.patch.object(CallbackEndpoint, "notify_heartbeat", _notify_heartbeat))
+        patches.enter_context(
+            mock.patch.object(CallbackEndpoint, "setup_heartbeat_endpoint", _setup_heartbeat_endpoint)
+        )
         patches.enter_context(mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", _evaluation_entrypoint))
         patches.enter_context(mock.patch.object(_UPDATE_EXPRESSION_PARSER, "make", _update_expression))
         for tasks in (lambda_eval_utils, state_task_service_sqs):  # the task kinds the shop's workflow uses

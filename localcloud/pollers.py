@@ -1048,8 +1048,8 @@ def _install_service_identity() -> None:
 class TtlReaper:
     """Deletes expired items as DynamoDB's TTL process does: the stream's REMOVE records say the service did it.
 
-    The table is read through the API; the deletions go through moto's backend in this process (the reaper runs
-    next to ThreadedMotoServer), which is how they are told apart from a client's DeleteItem.
+    The table is read, and the expired items deleted, through moto's backend in this process (the reaper runs next
+    to the AWS endpoint's moto); that is how its deletions are told apart from a client's DeleteItem.
     """
 
     def __init__(
@@ -1088,23 +1088,18 @@ class TtlReaper:
         return deleted
 
     def _expired_keys(self, now: float) -> list[dict[str, Any]]:
+        """The keys of the items expired at `now`, read from moto's table in this process: a Scan through the API
+        would serialize the whole table every sweep (thousands of idempotency records after a long run)."""
         key_names = self._keys()
-        names = {f"#k{i}": name for i, name in enumerate(key_names)} | {"#ttl": self.ttl_attribute}
+        backend = get_backend("dynamodb")[self._account_id][self._region]
+        with self._backend_lock:
+            items = backend.get_table(self.table_name).all_items()
         expired: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "ProjectionExpression": ", ".join(names),
-            "ExpressionAttributeNames": names,
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._dynamodb.scan(**request)
-            for item in page.get("Items", []):
-                if _expired(item.get(self.ttl_attribute), now):
-                    expired.append({name: item[name] for name in key_names})
-            if "LastEvaluatedKey" not in page:
-                return expired
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in items:
+            ttl = item.attrs.get(self.ttl_attribute)
+            if ttl is not None and _expired(ttl.to_json(), now):
+                expired.append({name: item.attrs[name].to_json() for name in key_names if name in item.attrs})
+        return expired
 
     def _keys(self) -> list[str]:
         if self._key_names is None:

@@ -19,6 +19,7 @@ from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 from moto.s3.models import FakeKey
 from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess, CallbackPoolManager
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from localcloud.moto_fixes import fixed_moto
@@ -210,3 +211,33 @@ def test_a_malformed_update_expression_is_refused_every_time(dynamodb: Any) -> N
         with pytest.raises(ClientError) as refused:
             dynamodb.update_item(TableName="orders", Key=key("o-3", "order"), UpdateExpression="SET = nothing")
         assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def early_heartbeat_then_wait() -> tuple[bool, bool]:
+    """A worker's SendTaskHeartbeat right after the message arrived, before the interpreter begins to wait for the
+    token (with HeartbeatSeconds): was it taken, and does the wait count it as its first heartbeat?"""
+    pool = CallbackPoolManager(activity_store={})
+    endpoint = pool.add("token")
+    taken = pool.heartbeat("token")
+    heartbeat = endpoint.setup_heartbeat_endpoint(heartbeat_seconds=1)
+    return taken, heartbeat.clear_and_wait()
+
+
+def test_a_heartbeat_before_the_interpreter_waits_is_taken_and_counted() -> None:
+    with fixed_moto():
+        assert early_heartbeat_then_wait() == (True, True)
+    # moto's own: InvalidToken for a token it issued, then a wait that hears nothing for HeartbeatSeconds.
+    assert early_heartbeat_then_wait() == (False, False)
+
+
+def test_a_result_before_the_interpreter_waits_ends_the_wait_with_it() -> None:
+    with fixed_moto():
+        pool = CallbackPoolManager(activity_store={})
+        endpoint = pool.add("token")
+        assert pool.notify("token", CallbackOutcomeSuccess(callback_id="token", output='{"shipped": true}'))
+        heartbeat = endpoint.setup_heartbeat_endpoint(heartbeat_seconds=1)
+
+        assert heartbeat.clear_and_wait()
+        outcome = endpoint.get_outcome()
+    assert isinstance(outcome, CallbackOutcomeSuccess)
+    assert outcome.output == '{"shipped": true}'
