@@ -62,7 +62,7 @@ LAYER_DIR = ROOT / "layers" / "shop"
 if str(LAYER_DIR) not in sys.path:
     sys.path.insert(0, str(LAYER_DIR))
 
-from localcloud.cloud import Endpoints, LocalCloud  # noqa: E402
+from localcloud.cloud import FAKE_CREDENTIALS, Endpoints, LocalCloud  # noqa: E402
 from localcloud.meter import cost_lines, since, state_transitions  # noqa: E402
 from localcloud.pollers import IDLE_POLL_SECONDS  # noqa: E402  (after the layer is on the path)
 from localcloud.users import ensure_user, id_token  # noqa: E402
@@ -666,8 +666,8 @@ def _serve_clients(connection: Any) -> None:
 # --- Figure 3: get_item side by side with MiniStack ---------------------------------------------------------
 
 MINISTACK_TABLE = "bench-items"
-# The local cloud's own fake credentials (any work for MiniStack).
-_LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "aws_session_token": "local"}
+# The local cloud's own fake credentials, as boto3's arguments (any work for MiniStack).
+_LOCAL_CREDENTIALS = {name.lower(): value for name, value in FAKE_CREDENTIALS.items()}
 MINISTACK_READY_TIMEOUT = 30.0
 
 

@@ -211,9 +211,10 @@ class FaultInjection:
     def _sqs(self, operation: str, observed: bool, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if not observed:
             self.meter.add("sqs.requests")
-        served = self.messages.track(operation, environ, start_response, self.app)
+        request = json_object(read_body(environ))
+        served = self.messages.track(operation, request, environ, start_response, self.app)
         if operation in _SQS_ARRIVALS:
-            self.doorbell.ring(queue_name(str(json_object(read_body(environ)).get("QueueUrl", ""))))
+            self.doorbell.ring(queue_name(str(request.get("QueueUrl", ""))))
         return served
 
     def _dynamodb(self, operation: str, observed: bool, environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -372,11 +373,12 @@ class MessageLedger:
     def track(
         self,
         operation: str,
+        request: dict[str, Any],
         environ: Environ,
         start_response: StartResponse,
         app: Callable[[Environ, StartResponse], Iterable[bytes]],
     ) -> Iterable[bytes]:
-        request = json_object(read_body(environ))
+        """Serve the call (`request` is its body, parsed) and record the messages it sent, received or deleted."""
         status: list[str] = []
 
         def remember_status(code: str, headers: Any, *rest: Any) -> Any:

@@ -851,7 +851,7 @@ class LocalCloud:
             return (target, *self._names_of(parse_function_name(target)[0]))
 
         items: list[Any] = []
-        sqs, streams, dynamodb = self.client("sqs"), self.client("dynamodbstreams"), self.client("dynamodb")
+        sqs, streams = self.client("sqs"), self.client("dynamodbstreams")
         queues_by_arn = {
             attributes.get("Arn"): self._resolved.refs[logical_id]
             for logical_id, attributes in self._resolved.attributes.items()
@@ -928,7 +928,6 @@ class LocalCloud:
                     pollers.TtlReaper(
                         table_name=name,
                         ttl_attribute=ttl["AttributeName"],
-                        dynamodb=dynamodb,
                         account_id=ACCOUNT_ID,
                         region=self.region,
                         backend_lock=self.aws_endpoint.dynamodb_lock,

@@ -20,6 +20,8 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 
+from localcloud.iam import credential_scope
+
 # X-Amz-Target operation -> DynamoHandler method.
 OPERATIONS = {
     "GetItem": "get_item",
@@ -34,8 +36,6 @@ OPERATIONS = {
     "TransactWriteItems": "transact_write_items",
 }
 _BINARY = re.compile(rb'"BS?"\s*:')
-# The region a SigV4 request was signed for: Credential=<key>/<date>/<region>/<service>/aws4_request
-_CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
@@ -56,13 +56,13 @@ class DirectDynamoDB:
     def answer(self, operation: str, body: bytes, request: dict[str, Any], authorization: str) -> Answer | None:
         """DynamoDB's answer to the call (`request` is `body` parsed), or None when moto's full path should serve it."""
         method = OPERATIONS.get(operation)
-        region = _CREDENTIAL_REGION.search(authorization)
-        if method is None or region is None or _BINARY.search(body):
+        signed = credential_scope(authorization)  # the region the request was signed for
+        if method is None or signed is None or _BINARY.search(body):
             return None
         handler = DynamoHandler()
         handler.body = request
         handler.current_account = self.account_id
-        handler.region = region[1]
+        handler.region = signed[1]
         try:
             result = getattr(handler, method)().result
         except JsonRESTError as error:  # DynamoDB's errors: validation, conditional checks, cancelled transactions

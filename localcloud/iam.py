@@ -261,11 +261,11 @@ class IamEnforcement:
             body = json.dumps(self.policies.usage()).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        signed = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION", "")))
-        role = self.policies.role_of(signed.group(1)) if signed else None
+        signed = credential_scope(str(environ.get("HTTP_AUTHORIZATION", "")))
+        role = self.policies.role_of(signed[0]) if signed else None
         if signed is None or role is None:
             return self.app(environ, start_response)
-        access_key, _, service = signed.groups()
+        access_key, _, service = signed
         body = read_body(environ)
         try:
             requests = list(requested(service, environ, body, self.region, self.policies.account_id))
@@ -453,6 +453,12 @@ def json_object(body: bytes) -> dict[str, Any]:
 
 def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def credential_scope(authorization: str) -> tuple[str, str, str] | None:
+    """(access key, region, service) of a SigV4 Authorization header; None when the request is not signed so."""
+    signed = _CREDENTIAL.search(authorization)
+    return (signed[1], signed[2], signed[3]) if signed else None
 
 
 def read_body(environ: Environ) -> bytes:

@@ -35,6 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from localcloud import running
 from localcloud.function_logs import Console, outcome_of
 from localcloud.samples import SampleError, Samples, named_by
+from localcloud.users import ensure_email_user
 
 CONFIG = Path("localcloud.toml")
 # Lambda's longest timeout: a synchronous Invoke may take that long to answer.
@@ -189,23 +190,13 @@ def as_cognito_sends_it(event: Any, cognito: Any, pool_id: str) -> Any:
     email = attributes.get("email")
     if not email:
         return event
-    try:
-        user = cognito.admin_get_user(UserPoolId=pool_id, Username=email)
-    except cognito.exceptions.UserNotFoundException:
-        user = cognito.admin_create_user(
-            UserPoolId=pool_id,
-            Username=email,
-            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
-            MessageAction="SUPPRESS",
-        )["User"]
-        user["UserAttributes"] = user.get("Attributes", [])
-    sub = next((a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub"), user["Username"])
+    username, sub = ensure_email_user(cognito, pool_id, email)
     local = copy.deepcopy(event)
-    local["userPoolId"], local["userName"] = pool_id, user["Username"]
+    local["userPoolId"], local["userName"] = pool_id, username
     local["request"]["userAttributes"]["sub"] = sub
     print(
         f"the event's user pool {event['userPoolId']} is this cloud's {pool_id}, and its user {email} is "
-        f"{user['Username']} there",
+        f"{username} there",
         file=sys.stderr,
     )
     return local

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -251,20 +250,18 @@ def _update_expression(expression: str) -> Any:  # moto's UpdateExpression node
     return _MOTO_UPDATE_EXPRESSION(expression)
 
 
-_TASK_CLIENTS: dict[tuple[str, str, str], Any] = {}
-_TASK_CLIENTS_LOCK = threading.Lock()
-
-
 def _task_client(region: str, service: str, state_credentials: Any = None) -> Any:
     """moto's boto_client_for, one client kept per region, service and endpoint (a task that brings credentials of
     its own gets a client of its own, as before)."""
     if state_credentials is not None:
         return moto_boto_client_for(region, service, state_credentials)
-    key = (region, service, moto_server_port())
-    with _TASK_CLIENTS_LOCK:
-        if key not in _TASK_CLIENTS:
-            _TASK_CLIENTS[key] = moto_boto_client_for(region, service)
-        return _TASK_CLIENTS[key]
+    return _kept_task_client(region, service, moto_server_port())
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_task_client(region: str, service: str, _port: str) -> Any:
+    """The port is part of the key only: each local cloud's endpoint has a client of its own."""
+    return moto_boto_client_for(region, service)
 
 
 def _evaluation_entrypoint(worker: ExecutionWorker) -> EvalComponent:

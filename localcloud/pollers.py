@@ -1057,20 +1057,17 @@ class TtlReaper:
         *,
         table_name: str,
         ttl_attribute: str,
-        dynamodb: Any,
         account_id: str,
         region: str,
         backend_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.table_name = table_name
         self.ttl_attribute = ttl_attribute
-        self._dynamodb = dynamodb
         self._account_id = account_id
         self._region = region
         # The AWS endpoint serialises its DynamoDB requests with this lock; a deletion through moto's backend takes
         # it too, so that it never lands in the middle of someone's transaction.
         self._backend_lock = backend_lock or nullcontext()
-        self._key_names: list[str] | None = None
         _install_service_identity()
 
     def __repr__(self) -> str:
@@ -1090,22 +1087,17 @@ class TtlReaper:
     def _expired_keys(self, now: float) -> list[dict[str, Any]]:
         """The keys of the items expired at `now`, read from moto's table in this process: a Scan through the API
         would serialize the whole table every sweep (thousands of idempotency records after a long run)."""
-        key_names = self._keys()
         backend = get_backend("dynamodb")[self._account_id][self._region]
         with self._backend_lock:
-            items = backend.get_table(self.table_name).all_items()
+            table = backend.get_table(self.table_name)
+            items = table.all_items()
+        key_names = [name for name in (table.hash_key_attr, table.range_key_attr) if name]
         expired: list[dict[str, Any]] = []
         for item in items:
             ttl = item.attrs.get(self.ttl_attribute)
             if ttl is not None and _expired(ttl.to_json(), now):
                 expired.append({name: item.attrs[name].to_json() for name in key_names if name in item.attrs})
         return expired
-
-    def _keys(self) -> list[str]:
-        if self._key_names is None:
-            table = self._dynamodb.describe_table(TableName=self.table_name)["Table"]
-            self._key_names = [key["AttributeName"] for key in table["KeySchema"]]
-        return self._key_names
 
     def _delete_as_service(self, key: dict[str, Any], now: float) -> bool:
         """Delete unless the item was changed meanwhile to expire later (DynamoDB checks again before deleting)."""

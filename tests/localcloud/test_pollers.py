@@ -782,7 +782,7 @@ def put_session(cloud: Cloud, table: str, session_id: str, expires_at: dict[str,
 
 def reaper(cloud: Cloud, table: str) -> TtlReaper:
     ttl = load_stack().resource("SessionsTable")["Properties"]["TimeToLiveSpecification"]["AttributeName"]
-    return TtlReaper(table_name=table, ttl_attribute=ttl, dynamodb=cloud.dynamodb, account_id=ACCOUNT_ID, region=REGION)
+    return TtlReaper(table_name=table, ttl_attribute=ttl, account_id=ACCOUNT_ID, region=REGION)
 
 
 def removals(cloud: Cloud, stream_arn: str) -> dict[str, dict[str, Any]]:
