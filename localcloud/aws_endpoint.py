@@ -32,6 +32,7 @@ from moto.backends import get_backend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from localcloud import moto_hooks
 from localcloud.cognito_keys import PoolKeys, PoolKeySets
 from localcloud.doorbell import Doorbell, queue_name
 from localcloud.dynamodb_direct import DirectDynamoDB
@@ -41,6 +42,7 @@ from localcloud.meter import Meter
 
 CONTROL_PATH = "/_localcloud/faults"
 OUTPUTS_PATH = "/_localcloud/outputs"
+RESET_PATH = "/moto-api/reset"
 OBSERVER_HEADER = "X-Localcloud-Observer"
 _SQS_TARGET = "AmazonSQS."
 _DYNAMODB_TARGET = "DynamoDB_20120810."
@@ -116,6 +118,7 @@ class FaultyMotoServer(ThreadedMotoServer):
         direct = DirectDynamoDB(account_id)
         self.pool_keys = pool_keys or PoolKeys(account_id)
         self.region = region
+        self.account_id = account_id
         self.application = FaultInjection(
             _Dispatcher(create_backend_app),
             faults=faults,
@@ -129,7 +132,9 @@ class FaultyMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         # IAM first, as in AWS: a refused call is never throttled or conflicted, and never reaches the backend.
-        application = IamEnforcement(PoolKeySets(self.application, self.pool_keys), self.policies, self.region)
+        application = InAccount(
+            IamEnforcement(PoolKeySets(self.application, self.pool_keys), self.policies, self.region), self.account_id
+        )
         # Cheroot rather than moto's werkzeug development server, which closes the connection after every answer (a
         # new TCP connection and a new thread for every AWS call) and then waits up to 10 ms for more input.
         # Cheroot keeps connections alive between calls and serves them from a pool of threads; the pool is sized so
@@ -160,6 +165,23 @@ class FaultyMotoServer(ThreadedMotoServer):
             self._server.stop()
         if self._thread is not None:
             self._thread.join()
+
+
+class InAccount:
+    """WSGI middleware: every request is served from the endpoint's account (moto's `x-moto-account-id`), whatever
+    credentials sign it, and moto's reset forgets that account only (localcloud.moto_hooks): other clouds in the
+    process keep theirs."""
+
+    def __init__(self, app: Callable[[Environ, StartResponse], Iterable[bytes]], account_id: str) -> None:
+        self.app = app
+        self.account_id = account_id
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == RESET_PATH and environ.get("REQUEST_METHOD") == "POST":
+            moto_hooks.reset_account(self.account_id)
+            return _respond(start_response, 200, {"status": "ok"})
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.account_id
+        return self.app(environ, start_response)
 
 
 class FaultInjection:

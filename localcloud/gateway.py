@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 Auth = Literal["cognito", "api_key", "none"]
 Invoke = Callable[[str, dict[str, Any]], tuple[int | None, Any]]
 
-ACCOUNT_ID = "123456789012"  # moto's default account
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 API_ID = "localapi01"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit (the functions enforce 64 KiB themselves)
 # A refused oversized body is read and dropped up to this size so the client sees the 413, not a reset.
@@ -484,7 +484,9 @@ class Gateway:
         # The API's binary media types: a body whose Content-Type is one of them reaches the function in base64,
         # any other as text, as API Gateway's REST proxy integration passes it.
         binary_media_types: Sequence[str] = (),
+        account_id: str = DEFAULT_ACCOUNT_ID,  # the API's account, in each event's requestContext
     ) -> None:
+        self._account_id = account_id
         self._binary_media_types = [media_type.replace("~1", "/").lower() for media_type in binary_media_types]
         if verifier is None and any(route.auth == "cognito" for route in routes):
             raise ValueError("routes with a Cognito authorizer need a TokenVerifier")
@@ -743,7 +745,7 @@ class Gateway:
         if grant.api_key is not None:
             identity["apiKey"], identity["apiKeyId"] = grant.api_key
         context: dict[str, Any] = {
-            "accountId": ACCOUNT_ID,
+            "accountId": self._account_id,
             "resourceId": hashlib.sha256(route.resource.encode()).hexdigest()[:6],
             "stage": self._stage,
             "requestId": str(uuid.uuid4()),

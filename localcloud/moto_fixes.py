@@ -28,9 +28,9 @@ pure Python, again for every execution it starts: a tenth of the local cloud's C
 definition's text alone, so it is kept per text; every execution still builds its own evaluation components from
 it, as before. Likewise moto's parser of DynamoDB update expressions (a third of the time of a transaction that
 updates an order): its tree is kept per expression text (moto's validator works on a deep copy of it, so it is never
-changed). And moto's Step Functions makes a new boto3 client (a fifth of a Lambda task's cost, and a new connection
-to the endpoint) for every Lambda and SQS task it runs: one client per region, service and endpoint is kept instead
-(boto3's clients are thread-safe).
+changed). (Step Functions' task clients are kept too, per cloud: localcloud.moto_hooks.)
+
+These changes are the same for every account: localcloud.moto_hooks makes them once for all the clouds in a process.
 """
 
 from __future__ import annotations
@@ -58,15 +58,11 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing import expressions as update_expressions
 from moto.s3.models import FakeKey, FakeMultipart
-from moto.settings import moto_server_port
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as moto_boto_client_for
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -250,20 +246,6 @@ def _update_expression(expression: str) -> Any:  # moto's UpdateExpression node
     return _MOTO_UPDATE_EXPRESSION(expression)
 
 
-def _task_client(region: str, service: str, state_credentials: Any = None) -> Any:
-    """moto's boto_client_for, one client kept per region, service and endpoint (a task that brings credentials of
-    its own gets a client of its own, as before)."""
-    if state_credentials is not None:
-        return moto_boto_client_for(region, service, state_credentials)
-    return _kept_task_client(region, service, moto_server_port())
-
-
-@functools.lru_cache(maxsize=64)
-def _kept_task_client(region: str, service: str, _port: str) -> Any:
-    """The port is part of the key only: each local cloud's endpoint has a client of its own."""
-    return moto_boto_client_for(region, service)
-
-
 def _evaluation_entrypoint(worker: ExecutionWorker) -> EvalComponent:
     """ExecutionWorker._get_evaluation_entrypoint from a kept parse tree: fresh components for each execution."""
     program: EvalComponent = Preprocessor().visit(
@@ -286,6 +268,4 @@ def fixed_moto() -> Iterator[None]:
         )
         patches.enter_context(mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", _evaluation_entrypoint))
         patches.enter_context(mock.patch.object(_UPDATE_EXPRESSION_PARSER, "make", _update_expression))
-        for tasks in (lambda_eval_utils, state_task_service_sqs):  # the task kinds the shop's workflow uses
-            patches.enter_context(mock.patch.object(tasks, "boto_client_for", _task_client))
         yield

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from samcli.lib.cfn_language_extensions.models import TemplateProcessingContext
 from samcli.lib.cfn_language_extensions.processors import ForEachProcessor, TemplateParsingProcessor
 from samcli.yamlhelper import yaml_parse
+from samtranslator.translator.arn_generator import ArnGenerator
 from samtranslator.translator.transform import transform
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,9 +108,14 @@ def _literal_names(value: Any) -> Any:
     return {key: _literal_names(item) for key, item in value.items()}
 
 
-def to_cloudformation(sam: dict[str, Any], parameters: dict[str, str] | None = None, base: Path = ROOT) -> Stack:
-    """Expand the template's loops, then run the SAM transform offline. The AWS region comes from the
-    environment (AWS_DEFAULT_REGION)."""
+_TRANSFORM_LOCK = threading.Lock()  # one transform at a time: the region is set on the translator's class
+
+
+def to_cloudformation(
+    sam: dict[str, Any], parameters: dict[str, str] | None = None, base: Path = ROOT, region: str | None = None
+) -> Stack:
+    """Expand the template's loops, then run the SAM transform offline, for `region` (None: the environment's,
+    AWS_DEFAULT_REGION)."""
     sam = expand_language_extensions(sam)
     local = copy.deepcopy(sam)
     code_paths: dict[str, Path] = {}
@@ -117,7 +125,9 @@ def to_cloudformation(sam: dict[str, Any], parameters: dict[str, str] | None = N
         if isinstance(uri, str) and not uri.startswith("s3://"):
             code_paths[logical_id] = (base / uri).resolve()
             resource["Properties"][prop] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}"
-    cloudformation: dict[str, Any] = transform(local, parameters or {}, _NoManagedPolicies())
+    with _TRANSFORM_LOCK, mock.patch.object(ArnGenerator, "BOTO_SESSION_REGION_NAME", region):
+        # The translator reads the region (for ARN partitions) from a class attribute, else from boto3's session.
+        cloudformation: dict[str, Any] = transform(local, parameters or {}, _NoManagedPolicies())
     # The transform renames layers (their logical id gains a hash); map code paths to the new ids too.
     for logical_id, resource in cloudformation["Resources"].items():
         content = resource.get("Properties", {}).get("Content", {})

@@ -10,8 +10,7 @@ created by an administrator never fire it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,45 +47,26 @@ class UserLambdaValidationError(JsonRESTError):
         super().__init__("UserLambdaValidationException", message)
 
 
-@contextmanager
-def post_confirmation(triggers: list[PostConfirmation], invoke: Invoke) -> Iterator[None]:
-    """While inside: moto's confirmations run the pools' PostConfirmation triggers before they answer."""
-    by_pool = {trigger.user_pool_id: trigger for trigger in triggers}
-    original_confirm = CognitoIdpBackend.confirm_sign_up
-    original_admin_confirm = CognitoIdpBackend.admin_confirm_sign_up
+class PostConfirmations:
+    """One cloud's PostConfirmation triggers, by user pool: localcloud.moto_hooks runs moto's ConfirmSignUp and
+    AdminConfirmSignUp of the cloud's account through `confirm`."""
+
+    def __init__(self, triggers: list[PostConfirmation], invoke: Invoke) -> None:
+        self._by_pool = {trigger.user_pool_id: trigger for trigger in triggers}
+        self._invoke = invoke
 
     def confirm(
-        backend: CognitoIdpBackend, pool_id: str, username: str, client_id: str, apply: Callable[[], str]
+        self, backend: CognitoIdpBackend, pool_id: str, username: str, client_id: str, apply: Callable[[], str]
     ) -> str:
+        """Confirm (`apply`, moto's own confirmation), then run the pool's trigger for a user who signed up."""
         user = backend.admin_get_user(pool_id, username)
         signed_up = user.status == UserStatus.UNCONFIRMED
         answer = apply()
-        trigger = by_pool.get(pool_id)
+        trigger = self._by_pool.get(pool_id)
         if trigger is not None and signed_up:
             attributes = {attribute["Name"]: attribute["Value"] for attribute in user.attributes}
-            errored, payload = invoke(trigger.function, trigger.event(user.username, attributes, client_id))
+            errored, payload = self._invoke(trigger.function, trigger.event(user.username, attributes, client_id))
             if errored:
                 message = json.loads(payload or b"{}").get("errorMessage", "the function failed")
                 raise UserLambdaValidationError(f"PostConfirmation failed with error {message}.")
         return answer
-
-    def confirm_sign_up(backend: CognitoIdpBackend, client_id: str, username: str) -> str:
-        pool = next((p for p in backend.user_pools.values() if client_id in p.clients), None)
-        if pool is None:
-            return original_confirm(backend, client_id, username)  # moto's own error for an unknown client
-        return confirm(backend, pool.id, username, client_id, lambda: original_confirm(backend, client_id, username))
-
-    def admin_confirm_sign_up(backend: CognitoIdpBackend, user_pool_id: str, username: str) -> str:
-        pool = backend.describe_user_pool(user_pool_id)
-        client_id = next(iter(pool.clients), "")
-        return confirm(
-            backend, user_pool_id, username, client_id, lambda: original_admin_confirm(backend, user_pool_id, username)
-        )
-
-    CognitoIdpBackend.confirm_sign_up = confirm_sign_up  # type: ignore[method-assign,assignment]
-    CognitoIdpBackend.admin_confirm_sign_up = admin_confirm_sign_up  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        CognitoIdpBackend.confirm_sign_up = original_confirm  # type: ignore[method-assign]
-        CognitoIdpBackend.admin_confirm_sign_up = original_admin_confirm  # type: ignore[method-assign]

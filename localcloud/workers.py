@@ -456,6 +456,7 @@ class FunctionPool:
         concurrency: AccountConcurrency | None = None,
         faults: FaultPlan | None = None,
         on_invocation: InvocationListener | None = None,
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
         if concurrency is None:
             reserved = spec.reserved_concurrency
@@ -472,7 +473,7 @@ class FunctionPool:
         self._roots = (spec.code_dir, *spec.layer_dirs)
         self._call = Call(function=(spec.logical_id, spec.name))
         region = self._base_environment.get("AWS_REGION") or self._base_environment.get("AWS_DEFAULT_REGION")
-        self.function_arn = f"arn:aws:lambda:{region or DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:function:{spec.name}"
+        self.function_arn = f"arn:aws:lambda:{region or DEFAULT_REGION}:{account_id}:function:{spec.name}"
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []  # the last one used is at the end, and goes first (stays warmest)
         self._busy: set[_Worker] = set()
@@ -688,6 +689,7 @@ class Runtime:
         account_concurrency: int,
         faults: FaultPlan | None = None,
         on_invocation: InvocationListener | None = None,
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
         specs = list(specs)
         names = [spec.name for spec in specs]
@@ -705,6 +707,7 @@ class Runtime:
                 concurrency=self.concurrency,
                 faults=faults,
                 on_invocation=on_invocation,
+                account_id=account_id,
             )
             for spec in specs
         }

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from localcloud.triggers import PostConfirmation, post_confirmation
+from localcloud import moto_hooks
+from localcloud.triggers import PostConfirmation, PostConfirmations
 
 PASSWORD = "Trigger-test-Passw0rd"
+
+
+@contextmanager
+def post_confirmation(triggers: list[PostConfirmation], invoke: Any) -> Iterator[None]:
+    """While inside: moto's default account runs the triggers, as a local cloud's account does."""
+    with moto_hooks.claimed(DEFAULT_ACCOUNT_ID) as cloud:
+        cloud.confirmations = PostConfirmations(triggers, invoke)
+        yield
 
 
 class Calls:
