@@ -3,6 +3,7 @@
   python -m benchmarks                         every benchmark in turn, with its defaults (what `make bench` runs)
   python -m benchmarks cold-start [OPTIONS]    cold-start init time per function (benchmarks/cold_start.py)
   python -m benchmarks local-cloud [OPTIONS]   the local cloud: gateway, orders, `make run` (benchmarks/local_cloud.py)
+  python -m benchmarks live-updates [OPTIONS]  WebSocket connections, push latency, memory (benchmarks/live_updates.py)
   python -m benchmarks NAME --help             that benchmark's options
 
 Options without a NAME are cold-start's, as when it was the only benchmark (the local cloud then runs with its
@@ -18,7 +19,11 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 # Imported only when run: the local cloud brings moto and the SAM translator, which cold-start has no use for.
-BENCHMARKS = {"cold-start": "benchmarks.cold_start", "local-cloud": "benchmarks.local_cloud"}
+BENCHMARKS = {
+    "cold-start": "benchmarks.cold_start",
+    "local-cloud": "benchmarks.local_cloud",
+    "live-updates": "benchmarks.live_updates",
+}
 
 
 def run(name: str, argv: Sequence[str]) -> int:

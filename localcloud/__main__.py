@@ -1,6 +1,7 @@
 """`make run`: the whole stack on this machine, in the foreground, until Ctrl-C.
 
-python -m localcloud [--api-port 3000] [--aws-port 4566] [--config localcloud.toml] [--parameter Name=Value ...]
+python -m localcloud [--api-port 3000] [--aws-port 4566] [--websocket-port 3001] [--config localcloud.toml]
+                     [--parameter Name=Value ...]
                      [--account-concurrency 50] [--fault fault=...,function=...,probability=0.1 ...] [--fault-seed 7]
                      [--state-dir .localcloud/state] [--fresh] [--logs FunctionA,FunctionB | --quiet]
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     faults = FaultPlan(seed=fault_seed if args.fault_seed is None else args.fault_seed)
     faults.add(rules)
-    busy = busy_port(args.api_port, args.aws_port)
+    busy = busy_port(args.api_port, args.aws_port, args.websocket_port)
     if busy:  # said before anything is provisioned: binding later would fail the start half-way, in a traceback
         print(busy, file=sys.stderr)
         return 2
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         parameters=parameters,
         api_port=args.api_port,
         aws_port=args.aws_port,
+        websocket_port=args.websocket_port,
         account_concurrency=args.account_concurrency,
         faults=faults,
     )
@@ -101,6 +103,7 @@ def options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Run template.yaml on this machine (no Docker, no AWS account)")
     parser.add_argument("--api-port", type=int, default=3000, help="the console and the API (0: any free port)")
     parser.add_argument("--aws-port", type=int, default=4566, help="the AWS endpoint (0: any free port)")
+    parser.add_argument("--websocket-port", type=int, default=3001, help="the WebSocket API's stage (0: any free port)")
     parser.add_argument("--config", type=Path, default=Path("localcloud.toml"), help="TOML with a [parameters] table")
     parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument(
@@ -123,9 +126,13 @@ def options() -> argparse.ArgumentParser:
     return parser
 
 
-def busy_port(api_port: int, aws_port: int) -> str | None:
-    """What to say when a port this cloud would listen on is in use (None when both are free)."""
-    for port, option, serves in ((api_port, "--api-port", "the console and API"), (aws_port, "--aws-port", "AWS")):
+def busy_port(api_port: int, aws_port: int, websocket_port: int = 0) -> str | None:
+    """What to say when a port this cloud would listen on is in use (None when all are free)."""
+    for port, option, serves in (
+        (api_port, "--api-port", "the console and API"),
+        (aws_port, "--aws-port", "AWS"),
+        (websocket_port, "--websocket-port", "the WebSocket API"),
+    ):
         if port and in_use(port):
             return (
                 f"port {port} ({serves}) is in use: stop what holds it, or choose another port with {option} "
@@ -159,11 +166,12 @@ def banner(cloud: LocalCloud, endpoints: Endpoints, seconds: float) -> str:
     users = "".join(
         f"\n  demo {role:<12}{user} / {demo_users.PASSWORD}" for role, (user, _) in demo_users.USERS.items()
     )
+    ws = websocket_line(endpoints)
     return f"""
 local cloud ready in {seconds:.1f} s
   console          {endpoints.console}/   (the web console, at the API's root; the API is under /api/, as on CloudFront)
   API              {endpoints.api}
-  AWS endpoint     {endpoints.aws}   (AWS_ENDPOINT_URL for boto3 and the aws CLI; any credentials){users}
+{ws}  AWS endpoint     {endpoints.aws}   (AWS_ENDPOINT_URL for boto3 and the aws CLI; any credentials){users}
   sign-up          any confirmation code works here (no e-mail is sent); the user joins the customers group
   user pool        {endpoints.user_pool_id}   client {endpoints.user_pool_client_id}
   carrier API key  {endpoints.carrier_api_key}   (header x-api-key)
@@ -176,6 +184,16 @@ local cloud ready in {seconds:.1f} s
 One line per function invocation below: what its caller saw, then its output (--logs A,B: only those; --quiet).
 Ctrl-C stops everything.
 """
+
+
+def websocket_line(endpoints: Endpoints) -> str:
+    """The WebSocket API's stage, on a line of its own that starts with "WebSocket" (none without one)."""
+    if not endpoints.websocket:
+        return ""
+    return (
+        f"WebSocket        {endpoints.websocket}   (live order updates: connect with ?token=<ID token>; "
+        "docs/live-updates.md)\n"
+    )
 
 
 def local_timings(cloud: LocalCloud, endpoints: Endpoints) -> str:

@@ -43,6 +43,7 @@ from localcloud.meter import Meter
 CONTROL_PATH = "/_localcloud/faults"
 OUTPUTS_PATH = "/_localcloud/outputs"
 RESET_PATH = "/moto-api/reset"
+CONNECTIONS_PATH = "/@connections/"  # the WebSocket API's management API: /<api id>/<stage>/@connections/<id>
 OBSERVER_HEADER = "X-Localcloud-Observer"
 _SQS_TARGET = "AmazonSQS."
 _DYNAMODB_TARGET = "DynamoDB_20120810."
@@ -208,15 +209,17 @@ class FaultInjection:
         self._names = names  # a physical name -> every name a rule may use for it (its logical id too)
         self._key_names = key_names
         self.messages = MessageLedger()
+        # The WebSocket API's @connections API (localcloud.websocket_api): (method, path, body) -> its answer, or None
+        # for a request that is not its. Set once the API is served.
+        self.connections: Callable[[str, str, bytes], tuple[int, list[tuple[str, str]], bytes] | None] | None = None
         # Held by every DynamoDB (and DynamoDB Streams) request, and by anything in this process that changes
         # moto's tables directly (the TTL reaper).
         self.dynamodb_lock = threading.RLock()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == CONTROL_PATH:
-            return self._control(environ, start_response)
-        if environ.get("PATH_INFO") == OUTPUTS_PATH:
-            return self._serve_outputs(environ, start_response)
+        local = self._local(environ, start_response)
+        if local is not None:
+            return local
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         observed = environ.get("HTTP_" + OBSERVER_HEADER.upper().replace("-", "_")) == "true"
         if target.startswith(_SQS_TARGET):
@@ -355,6 +358,31 @@ class FaultInjection:
         return [name for table in tables for name in self._names(table)]
 
     # -- The control endpoint ------------------------------------------------------------------------------------
+
+    def _local(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes] | None:
+        """What the local cloud itself answers: its control endpoint, its outputs, the @connections API."""
+        path = str(environ.get("PATH_INFO", ""))
+        if path == CONTROL_PATH:
+            return self._control(environ, start_response)
+        if path == OUTPUTS_PATH:
+            return self._serve_outputs(environ, start_response)
+        if self.connections is not None and CONNECTIONS_PATH in path:
+            return self._manage_connections(self.connections, environ, start_response)
+        return None
+
+    def _manage_connections(
+        self,
+        connections: Callable[[str, str, bytes], tuple[int, list[tuple[str, str]], bytes] | None],
+        environ: Environ,
+        start_response: StartResponse,
+    ) -> list[bytes] | None:
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        answer = connections(method, str(environ.get("PATH_INFO", "")), read_body(environ))
+        if answer is None:
+            return None
+        status, headers, body = answer
+        start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
 
     def _serve_outputs(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") != "GET":

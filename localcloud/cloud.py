@@ -24,19 +24,25 @@ from botocore.config import Config
 from localcloud import moto_hooks, state
 from localcloud.aws_endpoint import FaultInjection, FaultyMotoServer
 from localcloud.cognito_keys import PoolKeys
+from localcloud.cognito_tokens import TokenVerifier
+from localcloud.distribution import Distribution
 from localcloud.doorbell import Doorbell, queue_name
 from localcloud.edge import default_viewer_response_code, viewer_response_headers
 from localcloud.event_sources import post_confirmations, start_event_sources
 from localcloud.faults import FaultPlan, Injection
 from localcloud.function_logs import FunctionLogs
 from localcloud.functions import FAKE_CREDENTIALS, Functions
-from localcloud.gateway import Gateway, Throttle, TokenVerifier, UsagePlan, routes_from_rest_api
+from localcloud.gateway import Gateway
 from localcloud.iam import Policies
 from localcloud.meter import Meter
 from localcloud.pollers import Pollers
 from localcloud.provisioning import Provisioner
 from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values
+from localcloud.rest_api import routes_from_rest_api
 from localcloud.template import ROOT, TEMPLATE, Stack, read_sam, to_cloudformation
+from localcloud.throttling import Throttle, UsagePlan
+from localcloud.websocket_api import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS, WebSocketApi
+from localcloud.websocket_api import definitions as websocket_definitions
 from localcloud.workers import FunctionSpec, InvokeResult, ServiceError, TooManyRequestsError
 
 __all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "FAKE_CREDENTIALS", "Endpoints", "LocalCloud"]
@@ -60,6 +66,7 @@ class Endpoints:
     carrier_api_key: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
     console: str = ""  # the console's origin, as the distribution serves it (the API is under its /api/)
+    websocket: str = ""  # the WebSocket API's stage (ws://127.0.0.1:<port>/<stage>), when the template has one
 
 
 class LocalCloud:
@@ -75,6 +82,7 @@ class LocalCloud:
         region: str = "us-east-1",
         aws_port: int = 0,
         api_port: int = 3000,
+        websocket_port: int = 0,  # make run's: 3001
         account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         faults: FaultPlan | None = None,
         poll_interval: float = 0.2,
@@ -93,6 +101,7 @@ class LocalCloud:
         self.region = region
         self.aws_port = aws_port
         self.api_port = api_port
+        self.websocket_port = websocket_port
         self.account_concurrency = account_concurrency
         # Faults on purpose (localcloud.faults): none unless rules are given here or through the control endpoint.
         self.faults = faults if faults is not None else FaultPlan()
@@ -113,8 +122,11 @@ class LocalCloud:
         self.provisioned: Provisioner | None = None
         self.functions: Functions | None = None
         self._moto: FaultyMotoServer | None = None
-        self._gateway: Gateway | None = None
+        self._distribution: Distribution | None = None
         self._pollers: Pollers | None = None
+        self.websocket_apis: list[WebSocketApi] = []
+        # API Gateway's WebSocket limits: 10 minutes idle, 2 hours in all (tests shorten them).
+        self.websocket_limits = (IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS)
         self._state_keeper: state.StateKeeper | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix="localcloud-"))  # removed by stop()
         self.endpoints: Endpoints | None = None
@@ -179,6 +191,7 @@ class LocalCloud:
         functions.hook_into(moto_account)
         console_url = self._start_gateway(provisioned)
         moto_account.confirmations = post_confirmations(provisioned, functions)
+        websocket_url = self._start_websocket_apis(provisioned, functions)
         self._pollers = start_event_sources(
             provisioned,
             functions,
@@ -198,6 +211,7 @@ class LocalCloud:
             user_pool_client_id=str(self.resolver.refs.get("UserPoolClient", "")),
             carrier_api_key=next(iter(provisioned.api_keys), ""),
             outputs=self._outputs(),
+            websocket=websocket_url,
         )
         if kept is not None:
             finished = state.finish_open_orders(self)
@@ -218,14 +232,15 @@ class LocalCloud:
             except Exception as exc:  # the last snapshot written stands
                 self.log(f"while saving the state: {exc!r}")
             self._state_keeper = None
-        for part in (self._pollers, self._gateway, self.functions, self._moto):
+        for part in (self._pollers, self._distribution, *self.websocket_apis, self.functions, self._moto):
             if part is None:
                 continue
             try:
                 part.stop()
             except Exception as exc:  # shutting down: report it and go on stopping the rest
                 self.log(f"while stopping {type(part).__name__}: {exc!r}")
-        self._pollers = self._gateway = self.functions = self._moto = None
+        self._pollers = self._distribution = self.functions = self._moto = None
+        self.websocket_apis = []
         if self._moto_account is not None:  # the account's data goes, and moto's hooks with the last cloud
             moto_hooks.reset_account(self._moto_account.account_id)
             moto_hooks.release(self._moto_account)
@@ -361,7 +376,7 @@ class LocalCloud:
             return None, json.loads(result.payload)
 
         static = ROOT / "web"
-        # The console's settings, as a deployment would write them next to it; Cognito through the gateway's
+        # The console's settings, as a deployment would write them next to it; Cognito through the distribution's
         # same-origin proxy, so the console's Content-Security-Policy ('self') holds locally too.
         console_config = {
             "apiBase": "/api",
@@ -370,8 +385,7 @@ class LocalCloud:
             "userPoolClientId": str(provisioned.resolver.refs.get("UserPoolClient", "")),
             "cognitoEndpoint": "/cognito",
         }
-        code = default_viewer_response_code(provisioned.stack.cloudformation["Resources"], provisioned.edge_functions)
-        self._gateway = Gateway(
+        api = Gateway(
             routes=routes,
             stage=provisioned.stage_name(),
             invoke=invoke,
@@ -379,17 +393,46 @@ class LocalCloud:
             api_keys=provisioned.api_keys,
             usage_plan=provisioned.usage_plan,
             stage_throttle=provisioned.stage_throttle,
+            binary_media_types=provisioned.binary_media_types,
+            account_id=self.account_id,
+        )
+        code = default_viewer_response_code(provisioned.stack.cloudformation["Resources"], provisioned.edge_functions)
+        self._distribution = Distribution(
+            api,
             static_dir=static if static.is_dir() else None,
             extra_files={"/config.json": json.dumps(console_config).encode()},
             cognito_url=f"{self.aws_url}/" if pool_id else None,
             # The security headers of the distribution's viewer-response function, run once by Node.js.
             viewer_response_headers=viewer_response_headers(code) if code is not None else {},
             on_request=lambda record: self.meter.edge_request(reached_the_api=record["function"] is not None),
-            binary_media_types=provisioned.binary_media_types,
-            account_id=self.account_id,
         )
-        port = self._gateway.start("127.0.0.1", self.api_port)
+        port = self._distribution.start("127.0.0.1", self.api_port)
         return f"http://127.0.0.1:{port}"
+
+    def _start_websocket_apis(self, provisioned: Provisioner, functions: Functions) -> str:
+        """Each WebSocket API's stage on a port of its own; its @connections API at the AWS endpoint. Returns the
+        first one's URL ("" when the template has none)."""
+
+        def invoke(function: str, event: dict[str, Any]) -> tuple[bool, Any]:
+            result = functions.runtime.invoke(function, event)  # a refusal raises: API Gateway's 500
+            return result.errored, json.loads(result.payload) if result.payload else None
+
+        idle, longest = self.websocket_limits
+        for definition in websocket_definitions(provisioned.records, provisioned.resolver.refs):
+            api = WebSocketApi(
+                definition,
+                invoke=invoke,
+                account_id=self.account_id,
+                region=self.region,
+                idle_timeout_seconds=idle,
+                max_connection_seconds=longest,
+                meter=self.meter.add,
+            )
+            api.start("127.0.0.1", self.websocket_port if not self.websocket_apis else 0)
+            self.websocket_apis.append(api)
+        if self.websocket_apis:
+            self.aws_endpoint.connections = self.websocket_apis[0].manage  # the one the functions' SDK is sent to
+        return self.websocket_apis[0].url if self.websocket_apis else ""
 
     def _outputs(self) -> dict[str, Any]:
         outputs: dict[str, Any] = {}

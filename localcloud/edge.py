@@ -1,9 +1,9 @@
 """CloudFront Functions of the template, run locally with Node.js exactly as written in the template.
 
-The gateway has no CloudFront in front of it; instead, the viewer-response function of the distribution's
-default behaviour is run once at start-up and the headers it sets are added to every successful response, so
-the security headers seen locally are the deployed ones. (CloudFront does not run viewer-response functions
-for origin errors, status 400 and above, and neither does the local cloud.)
+The local distribution (localcloud.distribution) runs no CloudFront Functions; instead, the viewer-response
+function of the distribution's default behaviour is run once at start-up and the headers it sets are added to every
+successful response, so the security headers seen locally are the deployed ones. (CloudFront does not run
+viewer-response functions for origin errors, status 400 and above, and neither does the local cloud.)
 """
 
 from __future__ import annotations

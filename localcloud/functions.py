@@ -20,6 +20,7 @@ from localcloud.function_logs import FunctionLogs
 from localcloud.meter import Meter
 from localcloud.moto_hooks import CloudInMoto
 from localcloud.provisioning import Provisioner
+from localcloud.websocket_api import definitions
 from localcloud.workers import (
     FunctionSpec,
     InvokeResult,
@@ -54,15 +55,21 @@ class Functions:
         self._log = log
         self._faults = faults
         region = provisioned.region
+        environment = {
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            **FAKE_CREDENTIALS,
+        }
+        websocket_apis = definitions(provisioned.records, provisioned.resolver.refs)
+        if websocket_apis:
+            # The SDK's own variable for the @connections API's endpoint (the stage's URL in AWS): served at the local
+            # endpoint (localcloud.websocket_api). One variable, so one WebSocket API's stage: the template's first.
+            environment["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"] = aws_url + websocket_apis[0].management_prefix
         self.runtime = Runtime(
             provisioned.specs.values(),
-            base_environment={
-                "AWS_ENDPOINT_URL": aws_url,
-                "AWS_DEFAULT_REGION": region,
-                "AWS_REGION": region,
-                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-                **FAKE_CREDENTIALS,
-            },
+            base_environment=environment,
             account_concurrency=account_concurrency,
             faults=faults,
             on_invocation=self._log_invocation,

@@ -310,6 +310,11 @@ def requested(service: str, environ: Environ, body: bytes, region: str, account:
         else:
             raise UnknownCall(operation)
         return
+    yield from _rest_requested(service, environ, body, arn)
+
+
+def _rest_requested(service: str, environ: Environ, body: bytes, arn: str) -> Iterator[Request]:
+    """The authorizations of a call to a service whose API is not JSON with an X-Amz-Target."""
     path = unquote(str(environ.get("PATH_INFO", "")))
     method = str(environ.get("REQUEST_METHOD", "GET"))
     query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
@@ -331,6 +336,13 @@ def requested(service: str, environ: Environ, body: bytes, region: str, account:
         yield Request("ses:SendEmail", arn.format(service="ses") + f"identity/{address}", {"ses:FromAddress": address})
     elif service == "s3":
         yield _s3(method, path, query)
+    elif service == "execute-api":  # a WebSocket API's @connections API, at /<api id>/<stage>/@connections/<id>
+        managed = re.fullmatch(r"/([^/]+)/([^/]+)/@connections/([^/]+)", path)
+        if managed is None:
+            raise UnknownCall(f"{method} {path}")
+        api_id, stage, connection_id = managed.groups()
+        resource = arn.format(service="execute-api") + f"{api_id}/{stage}/{method}/@connections/{connection_id}"
+        yield Request("execute-api:ManageConnections", resource)
     else:
         raise UnknownCall(f"{method} {path}")
 
@@ -399,6 +411,10 @@ def access_denied(service: str, message: str, start_response: StartResponse) -> 
             f"<Error><Code>AccessDenied</Code><Message>{_xml(message)}</Message><RequestId>{request_id}</RequestId></Error>"
         ).encode()
         status, headers = "403 Forbidden", [("Content-Type", "application/xml")]
+    elif service == "execute-api":
+        body = json.dumps({"message": message}).encode()
+        status = "403 Forbidden"
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ForbiddenException")]
     elif service in ("lambda", "ses"):
         body = json.dumps({"Message": message}).encode()
         status = "403 Forbidden"

@@ -37,6 +37,9 @@ PRICES: Mapping[str, Price] = {
     "lambda.gb_seconds": Price("Lambda", "GB-seconds (arm64)", 0.0000133334, 1),
     "logs.bytes": Price("CloudWatch Logs", "bytes ingested", 0.50, 2**30),
     "apigateway.requests": Price("API Gateway", "REST requests", 3.50, 1e6),
+    # WebSocket APIs: each message sent or received (in 32 KB units), and each minute a connection is open.
+    "apigateway.websocket_messages": Price("API Gateway", "WebSocket messages", 1.00, 1e6),
+    "apigateway.connection_minutes": Price("API Gateway", "WebSocket connection minutes", 0.25, 1e6),
     "cloudfront.requests": Price("CloudFront", "HTTPS requests", 0.0100, 1e4),
     "waf.requests": Price("WAF", "requests inspected", 0.60, 1e6),
     "dynamodb.write_units": Price("DynamoDB", "write request units", 0.625, 1e6),

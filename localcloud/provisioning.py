@@ -10,6 +10,7 @@ type not provisioned here is named once at start (`skipped_types`).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -19,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.cognito_keys import PoolKeys
-from localcloud.gateway import Quota, Throttle, UsagePlan
 from localcloud.iam import Policies
 from localcloud.provision import create_table
 from localcloud.resolve import Resolver, Unresolvable, references
 from localcloud.template import ROOT, Stack
+from localcloud.throttling import Quota, Throttle, UsagePlan
 from localcloud.workers import FunctionSpec
 
 # API Gateway's throttle for an account's APIs in a region, where nothing in the template sets one.
@@ -37,6 +38,7 @@ NOT_EMULATED_QUIETLY = frozenset(
         "AWS::ApiGateway::Deployment",
         "AWS::ApiGateway::Account",
         "AWS::ApiGateway::UsagePlanKey",
+        "AWS::ApiGatewayV2::Deployment",
         "AWS::SQS::QueuePolicy",
         "AWS::S3::BucketPolicy",
     }
@@ -398,10 +400,26 @@ class Provisioner:
         self._set(logical_id, "local", RootResourceId="root")
 
     def _keep(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
-        """Event source mappings, schedules, invoke configs: read later by the pollers."""
+        """Event source mappings, schedules, invoke configs, a WebSocket API's routes, integrations and authorizers:
+        read later by the parts that serve them."""
         kind = self.stack.cloudformation["Resources"][logical_id]["Type"]
         self.records.setdefault(kind, {})[logical_id] = props
         self._set(logical_id, f"{self.stack_name}-{logical_id}")
+
+    def _api_v2(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        """A WebSocket API (localcloud.websocket_api); an HTTP API is not emulated."""
+        if props.get("ProtocolType") != "WEBSOCKET":
+            self.skipped_types.add("AWS::ApiGatewayV2::Api (HTTP)")
+            self._set(logical_id, f"{self.stack_name}-{logical_id}")
+            return
+        self.records.setdefault("AWS::ApiGatewayV2::Api", {})[logical_id] = props
+        api_id = hashlib.sha256(f"{self.account_id}/{self.stack_name}/{logical_id}".encode()).hexdigest()[:10]
+        endpoint = f"wss://{api_id}.execute-api.{self.region}.amazonaws.com"
+        self._set(logical_id, api_id, ApiId=api_id, ApiEndpoint=endpoint)
+
+    def _api_v2_stage(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        self.records.setdefault("AWS::ApiGatewayV2::Stage", {})[logical_id] = props
+        self._set(logical_id, str(props["StageName"]))
 
     def _set(self, logical_id: str, ref: Any, **attributes: Any) -> None:
         self.resolver.refs[logical_id] = ref
@@ -455,6 +473,12 @@ _PROVISIONERS: dict[str, Callable[[Provisioner, str, dict[str, Any], dict[str, A
     "AWS::ApiGateway::Stage": Provisioner._stage,
     "AWS::ApiGateway::RestApi": Provisioner._rest_api,
     "AWS::CloudFront::Function": Provisioner._edge_function,
+    "AWS::ApiGatewayV2::Api": Provisioner._api_v2,
+    "AWS::ApiGatewayV2::Stage": Provisioner._api_v2_stage,
+    "AWS::ApiGatewayV2::Route": Provisioner._keep,
+    "AWS::ApiGatewayV2::RouteResponse": Provisioner._keep,
+    "AWS::ApiGatewayV2::Integration": Provisioner._keep,
+    "AWS::ApiGatewayV2::Authorizer": Provisioner._keep,
     "AWS::Lambda::EventSourceMapping": Provisioner._keep,
     "AWS::Events::Rule": Provisioner._keep,
     "AWS::Lambda::EventInvokeConfig": Provisioner._keep,

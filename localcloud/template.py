@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import boto3
 from samcli.lib.cfn_language_extensions.models import TemplateProcessingContext
 from samcli.lib.cfn_language_extensions.processors import ForEachProcessor, TemplateParsingProcessor
 from samcli.yamlhelper import yaml_parse
+from samtranslator.parser.parser import Parser
 from samtranslator.translator.arn_generator import ArnGenerator
 from samtranslator.translator.transform import transform
+from samtranslator.translator.translator import Translator
+from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -125,9 +129,18 @@ def to_cloudformation(
         if isinstance(uri, str) and not uri.startswith("s3://"):
             code_paths[logical_id] = (base / uri).resolve()
             resource["Properties"][prop] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}"
-    with _TRANSFORM_LOCK, mock.patch.object(ArnGenerator, "BOTO_SESSION_REGION_NAME", region):
-        # The translator reads the region (for ARN partitions) from a class attribute, else from boto3's session.
+    if region is None:
         cloudformation: dict[str, Any] = transform(local, parameters or {}, _NoManagedPolicies())
+    else:
+        # samtranslator's transform() reads the region from boto3's default session (the environment); its Translator
+        # takes a session, and sets the region on a class attribute for its ARNs: one translation at a time, and the
+        # attribute put back after.
+        with _TRANSFORM_LOCK, mock.patch.object(ArnGenerator, "BOTO_SESSION_REGION_NAME", region):
+            translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+            values = dict(parameters or {})
+            to_py27_compatible_template(local, values)
+            translated = translator.translate(local, parameter_values=values, get_managed_policy_map=dict)
+            cloudformation = undo_mark_unicode_str_in_template(translated)
     # The transform renames layers (their logical id gains a hash); map code paths to the new ids too.
     for logical_id, resource in cloudformation["Resources"].items():
         content = resource.get("Properties", {}).get("Content", {})

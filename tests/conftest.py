@@ -44,6 +44,12 @@ os.environ.update(
         "ORDER_SLA_HOURS": "48",
         "SENDER_EMAIL": "",
         "PAYMENT_PROVIDER_FUNCTION_NAME": "test-payment-provider",
+        # The live updates' functions: the pool and app client whose ID tokens the authorizer accepts (those of
+        # the claims in events/), the approvers group, the WebSocket stage's @connections endpoint.
+        "USER_POOL_ID": "us-east-1_Ab12Cd34E",
+        "USER_POOL_CLIENT_ID": "4h3l1f2k5j6g7h8j9k0l1m2n3o",
+        "APPROVERS_GROUP": "admins",
+        "CONNECTIONS_ENDPOINT_URL": "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/live",
     }
 )
 

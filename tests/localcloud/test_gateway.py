@@ -1,5 +1,6 @@
-"""The local API Gateway, tested over real HTTP: a started Gateway on a free port, a fake `invoke` that records
-the events the functions would get, and a local JWKS server holding a key pair made here (no moto)."""
+"""The local API Gateway, tested over real HTTP: a Gateway behind a Distribution started on a free port, a fake
+`invoke` that records the events the functions would get, and a local JWKS server holding a key pair made here (no
+moto)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from localcloud.gateway import Gateway, Quota, Route, Throttle, TokenVerifier, UsagePlan, routes_from_rest_api
+from localcloud.cognito_tokens import TokenVerifier
+from localcloud.distribution import Distribution
+from localcloud.gateway import Gateway
+from localcloud.rest_api import Route, routes_from_rest_api
 from localcloud.template import load_stack
+from localcloud.throttling import Quota, Throttle, UsagePlan
 
 # Every test talks to servers it starts on the loopback address, and to nothing else.
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
@@ -128,15 +133,19 @@ def functions() -> FakeFunctions:
 
 
 StartGateway = Callable[..., str]
+# What start_gateway passes to the Distribution; every other setting is the Gateway's.
+DISTRIBUTION_SETTINGS = ("static_dir", "extra_files", "cognito_url", "viewer_response_headers", "on_request")
 
 
 @pytest.fixture
 def start_gateway(template_routes: list[Route], functions: FakeFunctions, jwks: Jwks) -> Iterator[StartGateway]:
-    """Starts a Gateway with template.yaml's routes (plus ECHO) on a free port; returns its stage's URL (as the
-    ApiUrl output names it: http://127.0.0.1:<port>/api); the gateway's root is the console's."""
-    started: list[Gateway] = []
+    """Starts a Gateway with template.yaml's routes (plus ECHO) behind a Distribution on a free port; returns its
+    stage's URL (as the ApiUrl output names it: http://127.0.0.1:<port>/api); the distribution's root is the
+    console's. Each override goes to whichever of the two takes it."""
+    started: list[Distribution] = []
 
     def start(**overrides: Any) -> str:
+        edge = {name: overrides.pop(name) for name in DISTRIBUTION_SETTINGS if name in overrides}
         settings: dict[str, Any] = {
             "routes": [*template_routes, ECHO],
             "invoke": functions,
@@ -145,14 +154,14 @@ def start_gateway(template_routes: list[Route], functions: FakeFunctions, jwks: 
             "usage_plan": UsagePlan(Throttle(rate=100, burst=100)),
             **overrides,
         }
-        gateway = Gateway(**settings)
-        port = gateway.start(port=0)
-        started.append(gateway)
+        distribution = Distribution(Gateway(**settings), **edge)
+        port = distribution.start(port=0)
+        started.append(distribution)
         return f"http://127.0.0.1:{port}/{STAGE}"
 
     yield start
-    for gateway in started:
-        gateway.stop()
+    for distribution in started:
+        distribution.stop()
 
 
 @pytest.fixture
@@ -186,7 +195,7 @@ def id_token(key: rsa.RSAPrivateKey, *, kid: str = KID, algorithm: str = "RS256"
 
 
 def root(api: str) -> str:
-    """The gateway's root (the console's origin) from its stage's URL."""
+    """The distribution's root (the console's origin) from its stage's URL."""
     return api.removesuffix(f"/{STAGE}")
 
 
@@ -982,12 +991,13 @@ def test_after_stop_nothing_answers_not_even_an_open_keep_alive_connection(
         api_keys={},
         usage_plan=UsagePlan(Throttle(rate=1, burst=1)),
     )
-    port = gateway.start(port=0)
+    distribution = Distribution(gateway)
+    port = distribution.start(port=0)
     with requests.Session() as session:
         assert session.get(f"http://127.0.0.1:{port}/{STAGE}/health", timeout=5).status_code == 200
 
         started = time.monotonic()
-        gateway.stop()
+        distribution.stop()
 
         assert time.monotonic() - started < 2
         with pytest.raises(requests.ConnectionError):

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from typing import Any
 
 import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from websockets.sync.client import connect
 
 from localcloud.client import DEFAULT_ADDRESS
 from localcloud.demo import play
@@ -44,7 +46,14 @@ SERVICE_SIDE = (
 IDEMPOTENCY_RECORDS = "Powertools reads a record back on a repeated key and deletes it when the handler fails"
 STOCK_REASON = "a cancelled stock transaction's reason is read back per product (a conflict is not 'short')"
 # (role logical id, action, table or resource suffix) -> the path that needs the grant, which the story does not take.
-TABLES = ("IdempotencyTable", "CatalogTable", "OrdersTable", "SessionsTable", "PaymentProviderTable")
+TABLES = (
+    "IdempotencyTable",
+    "CatalogTable",
+    "OrdersTable",
+    "SessionsTable",
+    "PaymentProviderTable",
+    "ConnectionsTable",
+)
 UNUSED_ON_PURPOSE: dict[tuple[str, str, str], str] = {
     ("OrdersApiFunctionRole", "dynamodb:GetItem", "IdempotencyTable"): IDEMPOTENCY_RECORDS,
     ("OrdersApiFunctionRole", "dynamodb:DeleteItem", "IdempotencyTable"): IDEMPOTENCY_RECORDS,
@@ -62,6 +71,8 @@ UNUSED_ON_PURPOSE: dict[tuple[str, str, str], str] = {
     ("FulfillmentDlqRole", "states:SendTaskSuccess", "*"): "a job whose order already shipped answers its task",
     ("WarehouseRole", "states:SendTaskFailure", "*"): "a job the carrier refuses for good fails its task",
     ("NotificationSenderFunctionRole", "ses:SendEmail", "identity/*"): "only with a SenderEmail (none locally)",
+    ("LivePushRole", "dynamodb:DeleteItem", "IdempotencyTable"): "a message API Gateway refused (throttled, "
+    "unreachable) gives its delivery claim back",
 }
 
 
@@ -72,6 +83,14 @@ def auth(token: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def usage(shop: Shop) -> dict[str, Any]:
     """Play the story, then read what every role's calls used (GET {aws}/_localcloud/iam)."""
+    # Live updates: a customer and an approver connected for the story, and a connection a lost $disconnect left
+    # in the table (the push forgets it at its 410).
+    table = str(shop.endpoints.outputs["ConnectionsTableName"])
+    sockets = ExitStack()
+    for token in (shop.customer_token, shop.approver_token):
+        sockets.enter_context(connect(f"{shop.endpoints.websocket}?token={token}"))
+    stale = shop.client("dynamodb").scan(TableName=table)["Items"][0]
+    shop.client("dynamodb").put_item(TableName=table, Item={**stale, "connectionId": {"S": "stale-connection="}})
     demo = play(shop.cloud)
     assert demo.failures == [], demo.failures
     api, customer, approver = shop.api, auth(shop.customer_token), auth(shop.approver_token)
@@ -105,6 +124,9 @@ def usage(shop: Shop) -> dict[str, Any]:
     )
     assert "FunctionError" not in nightly, nightly["Payload"].read()
     shop.cloud.drain()
+    sockets.close()
+    while shop.client("dynamodb").scan(TableName=table)["Count"]:  # each $disconnect forgets its connection
+        time.sleep(0.1)
     # As an operator reads it from a running cloud: the AWS endpoint's IAM report.
     report = requests.get(f"{shop.endpoints.aws}/_localcloud/iam", timeout=10)
     assert report.status_code == 200, report.text

@@ -13,7 +13,7 @@ import requests
 
 from localcloud.client import DEFAULT_ADDRESS
 from localcloud.demo import play
-from localcloud.gateway import Quota, Throttle, UsagePlan
+from localcloud.throttling import Quota, Throttle, UsagePlan
 from localcloud.users import ensure_user
 from tests.localcloud.conftest import PASSWORD, Shop
 

@@ -13,6 +13,7 @@ TABLE_NAMES = {
     "SessionsTable": "test-sessions",
     "IdempotencyTable": "test-idempotency",
     "PaymentProviderTable": "test-payment-provider",
+    "ConnectionsTable": "test-connections",
 }
 TABLE_ENV = {
     "CatalogTable": "CATALOG_TABLE_NAME",
@@ -20,6 +21,7 @@ TABLE_ENV = {
     "SessionsTable": "SESSIONS_TABLE_NAME",
     "IdempotencyTable": "IDEMPOTENCY_TABLE_NAME",
     "PaymentProviderTable": "PAYMENT_PROVIDER_TABLE_NAME",
+    "ConnectionsTable": "CONNECTIONS_TABLE_NAME",
 }
 
 

@@ -253,7 +253,7 @@ def wildcard_grants(template: Template) -> list[str]:
 # DynamoDB
 # ---------------------------------------------------------------------------------------------------------------
 # Tables whose items expire, and the attribute holding the expiry (Powertools idempotency uses "expiration").
-TTL_ATTRIBUTES = {"SessionsTable": "expiresAt", "IdempotencyTable": "expiration"}
+TTL_ATTRIBUTES = {"SessionsTable": "expiresAt", "IdempotencyTable": "expiration", "ConnectionsTable": "expiresAt"}
 STREAMS = {"OrdersTable": "NEW_AND_OLD_IMAGES"}
 
 

@@ -63,7 +63,9 @@ def test_boto3_ships_with_the_botocore_that_the_tracer_brings() -> None:
 
 def test_mismatch_reports_a_different_range_a_lost_extra_and_an_extra_package(tmp_path: Path) -> None:
     drifted = tmp_path / "requirements.txt"
-    drifted.write_text("aws-lambda-powertools>=3.20,<4\npydantic>=2.5,<3\nboto3>=1.35\ntenacity>=9,<10\nrequests\n")
+    drifted.write_text(
+        "aws-lambda-powertools>=3.20,<4\npydantic>=2.5,<3\nboto3>=1.35\ntenacity>=9,<10\nPyJWT[crypto]>=2.15,<3\nrequests\n"
+    )
 
     missing, extra = layer_mismatch(project_runtime_dependencies(), read_requirements_file(drifted))
 

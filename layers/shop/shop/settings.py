@@ -112,6 +112,40 @@ class NotificationSettings(EnvSettings):
     sender_email: str = Field(alias="SENDER_EMAIL", default="")
 
 
+class LiveAuthorizerSettings(EnvSettings):
+    """The WebSocket API's authorizer: whose ID tokens it accepts. AWS_REGION is Lambda's own variable; the
+    standard SDK variable AWS_ENDPOINT_URL, when set, is where the pool's key set is served
+    (shop.adapters.id_tokens)."""
+
+    region: str = Field(alias="AWS_REGION", min_length=1)
+    user_pool_id: str = Field(alias="USER_POOL_ID", pattern=r"^[\w-]+_[0-9A-Za-z]+$")
+    user_pool_client_id: str = Field(alias="USER_POOL_CLIENT_ID", min_length=1)
+    endpoint_url: str | None = Field(alias="AWS_ENDPOINT_URL", default=None)
+
+
+class LiveConnectionsSettings(EnvSettings):
+    """The WebSocket routes: where connections are kept, and which group's members are approvers."""
+
+    connections_table_name: str = Field(alias="CONNECTIONS_TABLE_NAME", min_length=3)
+    approvers_group: str = Field(alias="APPROVERS_GROUP", min_length=1)
+
+
+class LivePushSettings(LiveConnectionsSettings):
+    """The Orders stream's pusher: the connections, the stage's @connections endpoint, and where each delivery to
+    a connection is claimed (the Idempotency table)."""
+
+    connections_endpoint_url: str = Field(alias="CONNECTIONS_ENDPOINT_URL", pattern=r"^https?://\S+$")
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
+    # The SDK's own variable for this service's endpoint. Lambda never sets it; where it is set (an emulator serving
+    # the @connections API: the local cloud does), it wins over the stage's URL, as it does for every other client.
+    sdk_endpoint_url: str | None = Field(alias="AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", default=None)
+
+    @property
+    def management_endpoint_url(self) -> str:
+        """Where the @connections API is called: the stage's URL, unless the SDK is configured otherwise."""
+        return self.sdk_endpoint_url or self.connections_endpoint_url
+
+
 class ConfigurationError(RuntimeError):
     """The function's environment does not match what its code needs."""
 
