@@ -26,18 +26,21 @@ STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
 
-.PHONY: help install browser run token invoke demo chaos publish-console format lint types test check build deploy bench seed openapi clean redrive e2e
+.PHONY: help install browser run token invoke demo chaos publish-console format lint types test check build deploy bench seed seed-images openapi clean redrive e2e
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml package-lock.json layers/shop/requirements.txt
+FUNCTION_REQUIREMENTS := $(wildcard functions/*/requirements.txt)
+
+$(STAMP): pyproject.toml package-lock.json layers/shop/requirements.txt $(FUNCTION_REQUIREMENTS)
 	test -x $(VENV)/bin/python || $(BASE_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
-	# The functions' own interpreter for the local cloud: Lambda's Python 3.13 with the layer's dependencies (with no
+	# The functions' own interpreter for the local cloud: Lambda's Python 3.13 with the layer's dependencies and those
+	# a function packages itself (the image resizer's Pillow: Lambda@Edge takes no layer) (with no
 	# python3.13 here, the local cloud runs them on this Python and says so when it starts).
-	if [ -n "$(PY313)" ]; then "$(PY313)" -m venv --clear $(VENV)/lambda-python3.13 && $(VENV)/lambda-python3.13/bin/python -m pip install --quiet -r layers/shop/requirements.txt; fi
+	if [ -n "$(PY313)" ]; then "$(PY313)" -m venv --clear $(VENV)/lambda-python3.13 && $(VENV)/lambda-python3.13/bin/python -m pip install --quiet -r layers/shop/requirements.txt $(foreach file,$(FUNCTION_REQUIREMENTS),-r $(file)); fi
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -107,6 +110,9 @@ publish-console: install ## Upload web/ and its config.json (from STACK's output
 
 seed: install ## Fill the Catalog with the demo products: STACK=<stack> (or TABLE=<name>; AWS_ENDPOINT_URL for local)
 	python -m tools.seed $(if $(TABLE),--table $(TABLE),--stack $(STACK))
+
+seed-images: install ## Upload the demo products' images to the images bucket: STACK=<stack> (or BUCKET=<name>; AWS_ENDPOINT_URL for local)
+	python -m tools.seed_images $(if $(BUCKET),--bucket $(BUCKET),--stack $(STACK))
 
 OLDER_THAN ?= 60
 e2e: install ## The end-to-end story against a deployed stack (STACK=...; AWS credentials), as make test runs it locally

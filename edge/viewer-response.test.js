@@ -47,7 +47,7 @@ test('the content security policy allows only what the console uses', () => {
         'script-src': ["'self'"],
         'style-src': ["'self'"],
         'img-src': ["'self'", 'data:'],
-        'connect-src': ["'self'"],
+        'connect-src': ["'self'", 'wss://*.execute-api.us-east-1.amazonaws.com'],
         'font-src': ["'self'"],
         'object-src': ["'none'"],
         'base-uri': ["'self'"],

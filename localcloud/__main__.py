@@ -37,6 +37,7 @@ from localcloud.function_logs import Console
 from localcloud.state import STATE_FILE
 from localcloud.users import ensure_user
 from tools.seed import seed
+from tools.seed_images import upload
 
 STATE_DIR = Path(".localcloud/state")
 
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         endpoints = cloud.start()
         if cloud.restored is None:  # a catalog kept from the last run keeps its stock
             seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
+            if "ImagesBucketName" in endpoints.outputs:  # the pictures /images/* is resized from (docs/images.md)
+                upload(str(endpoints.outputs["ImagesBucketName"]), cloud.client("s3"))
         cognito = cloud.client("cognito-idp")
         for email, group in demo_users.USERS.values():
             ensure_user(cognito, endpoints.user_pool_id, email, demo_users.PASSWORD, group)

@@ -43,6 +43,7 @@ from localcloud.meter import Meter
 CONTROL_PATH = "/_localcloud/faults"
 OUTPUTS_PATH = "/_localcloud/outputs"
 RESET_PATH = "/moto-api/reset"
+STAGE_CACHE_PATH = "/cache/data"  # API Gateway's FlushStageCache: /restapis/<id>/stages/<stage>/cache/data
 CONNECTIONS_PATH = "/@connections/"  # the WebSocket API's management API: /<api id>/<stage>/@connections/<id>
 OBSERVER_HEADER = "X-Localcloud-Observer"
 _SQS_TARGET = "AmazonSQS."
@@ -212,6 +213,9 @@ class FaultInjection:
         # The WebSocket API's @connections API (localcloud.websocket_api): (method, path, body) -> its answer, or None
         # for a request that is not its. Set once the API is served.
         self.connections: Callable[[str, str, bytes], tuple[int, list[tuple[str, str]], bytes] | None] | None = None
+        # API Gateway's FlushStageCache for the local gateway's stage cache (localcloud.api_cache): (method, path) ->
+        # its answer, or None for a request that is not its. Set when the stage caches.
+        self.stage_cache: Callable[[str, str], tuple[int, list[tuple[str, str]], bytes] | None] | None = None
         # Held by every DynamoDB (and DynamoDB Streams) request, and by anything in this process that changes
         # moto's tables directly (the TTL reaper).
         self.dynamodb_lock = threading.RLock()
@@ -368,6 +372,12 @@ class FaultInjection:
             return self._serve_outputs(environ, start_response)
         if self.connections is not None and CONNECTIONS_PATH in path:
             return self._manage_connections(self.connections, environ, start_response)
+        if self.stage_cache is not None and path.endswith(STAGE_CACHE_PATH):
+            answer = self.stage_cache(str(environ.get("REQUEST_METHOD", "GET")), path)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(body)))])
+                return [body]
         return None
 
     def _manage_connections(

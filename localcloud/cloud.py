@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,14 @@ import requests
 from botocore.config import Config
 
 from localcloud import moto_hooks, state
+from localcloud.api_cache import ApiCache, flush_answer
 from localcloud.aws_endpoint import FaultInjection, FaultyMotoServer
 from localcloud.cognito_keys import PoolKeys
 from localcloud.cognito_tokens import TokenVerifier
 from localcloud.distribution import Distribution
 from localcloud.doorbell import Doorbell, queue_name
 from localcloud.edge import default_viewer_response_code, viewer_response_headers
+from localcloud.edge_lambda import EdgeFunctions, origin_requests
 from localcloud.event_sources import post_confirmations, start_event_sources
 from localcloud.faults import FaultPlan, Injection
 from localcloud.function_logs import FunctionLogs
@@ -189,9 +192,9 @@ class LocalCloud:
             log=self.log,
         )
         functions.hook_into(moto_account)
-        console_url = self._start_gateway(provisioned)
-        moto_account.confirmations = post_confirmations(provisioned, functions)
         websocket_url = self._start_websocket_apis(provisioned, functions)
+        console_url = self._start_gateway(provisioned, websocket_url)
+        moto_account.confirmations = post_confirmations(provisioned, functions)
         self._pollers = start_event_sources(
             provisioned,
             functions,
@@ -352,7 +355,7 @@ class LocalCloud:
     # ------------------------------------------------------------------------------------------------------
     # The API and the console behind the distribution
     # ------------------------------------------------------------------------------------------------------
-    def _start_gateway(self, provisioned: Provisioner) -> str:
+    def _start_gateway(self, provisioned: Provisioner, websocket_url: str = "") -> str:
         routes = [route for body in provisioned.rest_apis.values() for route in routes_from_rest_api(body)]
         verifier = None
         pool_id = provisioned.resolver.refs.get("UserPool")
@@ -376,8 +379,9 @@ class LocalCloud:
             return None, json.loads(result.payload)
 
         static = ROOT / "web"
-        # The console's settings, as a deployment would write them next to it; Cognito through the distribution's
-        # same-origin proxy, so the console's Content-Security-Policy ('self') holds locally too.
+        # The console's settings, as a deployment would write them next to it (tools/publish_console.py); Cognito
+        # through the distribution's same-origin proxy, so the console's Content-Security-Policy ('self') holds
+        # locally too, and the WebSocket API's stage here instead of AWS's wss://<api id>.execute-api.<region>...
         console_config = {
             "apiBase": "/api",
             "region": self.region,
@@ -385,6 +389,8 @@ class LocalCloud:
             "userPoolClientId": str(provisioned.resolver.refs.get("UserPoolClient", "")),
             "cognitoEndpoint": "/cognito",
         }
+        if websocket_url:
+            console_config["webSocketUrl"] = websocket_url
         api = Gateway(
             routes=routes,
             stage=provisioned.stage_name(),
@@ -395,19 +401,79 @@ class LocalCloud:
             stage_throttle=provisioned.stage_throttle,
             binary_media_types=provisioned.binary_media_types,
             account_id=self.account_id,
+            cache=ApiCache(provisioned.cached_methods) if provisioned.cached_methods else None,
         )
+        if api.cache is not None:
+            stage_cache, rest_apis = api.cache, list(provisioned.physical_names("AWS::ApiGateway::RestApi").values())
+            self.aws_endpoint.stage_cache = partial(flush_answer, stage_cache, rest_apis, provisioned.stage_name())
         code = default_viewer_response_code(provisioned.stack.cloudformation["Resources"], provisioned.edge_functions)
+        # The security headers of the distribution's viewer-response function, run once by Node.js.
+        headers = viewer_response_headers(code) if code is not None else {}
+        if websocket_url:
+            # The console's socket is AWS's host (wss://<api id>.execute-api.<region>.amazonaws.com) there and
+            # ws://127.0.0.1:<port> here: the policy's connect-src allows the local origin when, and only when, one
+            # of its sources allows AWS's (the exact host, or CSP's one leading wildcard), so that a policy which
+            # would block the deployed socket blocks the local one too.
+            aws_host = f"{self.websocket_apis[0].definition.api_id}.execute-api.{self.region}.amazonaws.com"
+            local_origin = "/".join(websocket_url.split("/")[:3])
+
+            def allows_aws(source: str) -> bool:
+                scheme, _, host = source.partition("://")
+                wildcard = host.startswith("*.") and aws_host.endswith(host[1:])
+                return scheme == "wss" and (host == aws_host or wildcard)
+
+            for name, value in headers.items():
+                if name.lower() == "content-security-policy":
+                    headers[name] = "; ".join(
+                        f"{directive} {local_origin}"
+                        if directive.split()[:1] == ["connect-src"] and any(map(allows_aws, directive.split()[1:]))
+                        else directive
+                        for directive in (part.strip() for part in value.split(";"))
+                    )
         self._distribution = Distribution(
             api,
+            edge=self._edge_functions(provisioned),
             static_dir=static if static.is_dir() else None,
             extra_files={"/config.json": json.dumps(console_config).encode()},
             cognito_url=f"{self.aws_url}/" if pool_id else None,
-            # The security headers of the distribution's viewer-response function, run once by Node.js.
-            viewer_response_headers=viewer_response_headers(code) if code is not None else {},
+            viewer_response_headers=headers,
             on_request=lambda record: self.meter.edge_request(reached_the_api=record["function"] is not None),
         )
         port = self._distribution.start("127.0.0.1", self.api_port)
         return f"http://127.0.0.1:{port}"
+
+    def _edge_functions(self, provisioned: Provisioner) -> EdgeFunctions | None:
+        """The distribution's origin-request functions (Lambda@Edge), run in their workers; None without any."""
+        behaviours = [
+            behaviour
+            for config in provisioned.records.get("AWS::CloudFront::Distribution", {}).values()
+            for behaviour in origin_requests(config, self.region)
+        ]
+        if not behaviours:
+            return None
+        s3 = self.client("s3")
+
+        def invoke(function: str, event: dict[str, Any]) -> tuple[bool, Any]:
+            result = self.functions.runtime.invoke(function, event) if self.functions else None
+            if result is None:
+                raise RuntimeError("the local cloud's functions are not started")
+            return result.errored, json.loads(result.payload) if result.payload else None
+
+        def fetch_object(bucket: str, key: str) -> tuple[str, bytes] | None:
+            try:
+                found = s3.get_object(Bucket=bucket, Key=key)
+            except s3.exceptions.NoSuchKey:
+                return None
+            return str(found.get("ContentType", "application/octet-stream")), bytes(found["Body"].read())
+
+        distribution = next(iter(provisioned.physical_names("AWS::CloudFront::Distribution").values()), "")
+        return EdgeFunctions(
+            behaviours,
+            invoke=invoke,
+            fetch_object=fetch_object,
+            distribution_domain=f"{distribution.lower()}.cloudfront.net",
+            distribution_id=distribution,
+        )
 
     def _start_websocket_apis(self, provisioned: Provisioner, functions: Functions) -> str:
         """Each WebSocket API's stage on a port of its own; its @connections API at the AWS endpoint. Returns the

@@ -1,6 +1,8 @@
-"""CloudFront in front of the stack, as the local cloud serves it on one port: the API's stage goes to the API
-Gateway (localcloud.gateway), POST /cognito to the user pool's public actions (the console's same-origin Cognito),
-other GETs to the console's files; answers below 400 get the viewer-response function's headers, as CloudFront's.
+"""CloudFront in front of the stack, as the local cloud serves it on one port: a path of a cache behaviour with an
+origin-request function (Lambda@Edge, /images/*) goes to that function (localcloud.edge_lambda), the API's stage to
+the API Gateway (localcloud.gateway), POST /cognito to the user pool's public actions (the console's same-origin
+Cognito), other GETs to the console's files; answers below 400 get the viewer-response function's headers, as
+CloudFront's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
+from localcloud.edge_lambda import EdgeFunctions
 from localcloud.gateway import Gateway, Reply, Request
 
 logger = logging.getLogger(__name__)
@@ -78,8 +81,11 @@ class Distribution:
         # response below 400, replacing the origin's, as CloudFront does in front of the deployed stack.
         viewer_response_headers: Mapping[str, str] | None = None,
         on_request: Callable[[dict[str, Any]], None] | None = None,
+        # The cache behaviours' origin-request functions (Lambda@Edge) and the cache of their answers.
+        edge: EdgeFunctions | None = None,
     ) -> None:
         self._api = api
+        self._edge = edge
         self._static_dir = static_dir.resolve() if static_dir is not None else None
         self._extra_files = dict(extra_files or {})
         self._cognito_url = cognito_url
@@ -137,6 +143,9 @@ class Distribution:
 
     def _origin_answer(self, request: Request) -> Reply:
         """The answer of the origin that the request's path goes to."""
+        behaviour = self._edge.behaviour_for(request) if self._edge is not None else None
+        if self._edge is not None and behaviour is not None:
+            return self._edge.answer(behaviour, request)
         if self._api.serves(request.path):
             return self._api.answer(request)
         if request.path == "/cognito" and request.method == "POST" and self._cognito_url is not None:

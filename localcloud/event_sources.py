@@ -69,6 +69,8 @@ def _mappings(
     }
     items: list[Any] = []
     for mapping in provisioned.records.get("AWS::Lambda::EventSourceMapping", {}).values():
+        if str(mapping.get("Enabled", True)).lower() == "false":  # a mapping switched off polls nothing
+            continue
         source = str(mapping["EventSourceArn"])
         filters = [entry["Pattern"] for entry in mapping.get("FilterCriteria", {}).get("Filters", [])]
         report = "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", [])

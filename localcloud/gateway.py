@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from localcloud.api_cache import ApiCache, cache_key
 from localcloud.cognito_tokens import JwksUnavailable, TokenVerifier, Unauthorized
 from localcloud.rest_api import Resource, Route
 from localcloud.throttling import QuotaCounter, Throttle, TokenBucket, UsagePlan
@@ -109,7 +110,9 @@ class Gateway:
         # any other as text, as API Gateway's REST proxy integration passes it.
         binary_media_types: Sequence[str] = (),
         account_id: str = DEFAULT_ACCOUNT_ID,  # the API's account, in each event's requestContext
+        cache: ApiCache | None = None,  # the stage's cache (localcloud.api_cache), when its cluster is on
     ) -> None:
+        self.cache = cache
         self._account_id = account_id
         self._binary_media_types = [media_type.replace("~1", "/").lower() for media_type in binary_media_types]
         if verifier is None and any(route.auth == "cognito" for route in routes):
@@ -160,6 +163,37 @@ class Gateway:
         grant = self._authorize(route, request)
         if isinstance(grant, Reply):
             return grant
+        return self._cached_or_integrated(route, request, path, parameters, grant)
+
+    def _cached_or_integrated(
+        self, route: Route, request: Request, path: str, parameters: dict[str, str], grant: _Grant
+    ) -> Reply:
+        """The stage cache's answer for a cached method (localcloud.api_cache), else the integration's."""
+        ttl = self.cache.ttl_of(request.method, route.resource) if self.cache is not None else None
+        if self.cache is None or ttl is None:
+            return self._integrated(route, request, path, parameters, grant)
+        key = cache_key(
+            request.method,
+            route.resource,
+            route.cache_key_parameters,
+            path=parameters,
+            query=request.query,
+            headers=request.headers,
+        )
+        kept = self.cache.get(key)
+        if isinstance(kept, Reply):  # the integration does not run: no function, a request id of its own
+            fresh = [("x-amzn-RequestId", str(uuid.uuid4())), ("X-Cache", "Hit from api-gateway")]
+            return Reply(kept.status, [*kept.headers, *fresh], kept.body)
+        reply = self._integrated(route, request, path, parameters, grant)
+        if reply.status == 200:
+            own = [(name, value) for name, value in reply.headers if name.lower() != "x-amzn-requestid"]
+            self.cache.put(key, Reply(reply.status, own, reply.body), ttl)
+        reply.headers.append(("X-Cache", "Miss from api-gateway"))
+        return reply
+
+    def _integrated(
+        self, route: Route, request: Request, path: str, parameters: dict[str, str], grant: _Grant
+    ) -> Reply:
         event = self._event(request, path=path, route=route, parameters=parameters, grant=grant)
         reply = self._integrate(route, event)
         reply.function = route.function_logical_id

@@ -336,6 +336,9 @@ def _rest_requested(service: str, environ: Environ, body: bytes, arn: str) -> It
         yield Request("ses:SendEmail", arn.format(service="ses") + f"identity/{address}", {"ses:FromAddress": address})
     elif service == "s3":
         yield _s3(method, path, query)
+    elif service == "apigateway":  # API Gateway's management API: apigateway:<method> on the path's ARN
+        region = arn.split(":")[3]
+        yield Request(f"apigateway:{method}", f"arn:aws:apigateway:{region}::{path}")
     elif service == "execute-api":  # a WebSocket API's @connections API, at /<api id>/<stage>/@connections/<id>
         managed = re.fullmatch(r"/([^/]+)/([^/]+)/@connections/([^/]+)", path)
         if managed is None:
@@ -415,7 +418,7 @@ def access_denied(service: str, message: str, start_response: StartResponse) -> 
         body = json.dumps({"message": message}).encode()
         status = "403 Forbidden"
         headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ForbiddenException")]
-    elif service in ("lambda", "ses"):
+    elif service in ("lambda", "ses", "apigateway"):
         body = json.dumps({"Message": message}).encode()
         status = "403 Forbidden"
         headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]

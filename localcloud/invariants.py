@@ -200,9 +200,14 @@ class Invariants:
         return abs(charged - refunded - shipped_total), doubles, rows
 
     def _messages_in_flight(self) -> int:
-        """Messages received and not yet deleted, in every queue a message was sent to and in those queues' DLQs."""
+        """Messages not yet done with, in every queue a message was sent to and in those queues' DLQs: received and
+        not yet deleted, or waiting in a queue a function consumes (a job moved to the dead-letter queue is still
+        to be handled there, whatever its order's status says)."""
         sent, _ = self.cloud.aws_endpoint.messages.snapshot()
         sqs = observer(self.cloud.client("sqs"))
+        provisioned = self.cloud.provisioned
+        mappings = provisioned.records.get("AWS::Lambda::EventSourceMapping", {}) if provisioned else {}
+        consumed = {str(mapping["EventSourceArn"]) for mapping in mappings.values()}
         in_flight = 0
         for queue_url in sent:
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
@@ -211,10 +216,10 @@ class Invariants:
                 target = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]
                 urls.append(sqs.get_queue_url(QueueName=target.rsplit(":", 1)[-1])["QueueUrl"])
             for url in urls:
-                counts = sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
-                )
-                in_flight += int(counts["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+                counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+                in_flight += int(counts["ApproximateNumberOfMessagesNotVisible"])
+                if counts["QueueArn"] in consumed:
+                    in_flight += int(counts["ApproximateNumberOfMessages"])
         return in_flight
 
     def _messages(self) -> tuple[int, list[tuple[str, str]]]:

@@ -14,7 +14,8 @@ answer: localcloud.function_logs), 0 for any other answer, a business outcome in
 The events in events/ name two sample orders; a fresh cloud is given the ones the event names first
 (localcloud.samples), and so is a running one with --samples. A Cognito trigger's event names the deployed pool and
 a user of it: it is sent as the local pool would send it (its own id, and the user with the event's e-mail, made if
-missing), which is also the only pool the function's role may touch here.
+missing), which is also the only pool the function's role may touch here; a Lambda@Edge event's S3 origin is
+this stack's images bucket, as CloudFront sends it.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def invoke_fresh(logical_id: str, event: Any, console: Console, parameters: dict
 
         Samples(endpoints.outputs, cloud.client, answer).prepare(named_by(event))
         event = as_cognito_sends_it(event, cloud.client("cognito-idp"), endpoints.user_pool_id)
+        event = as_cloudfront_sends_it(event, endpoints.outputs, endpoints.region)
         result = cloud.invoke(logical_id, event)
         for line in console.lines(cloud.specs[logical_id], result):
             print(line, file=sys.stderr)
@@ -143,6 +145,7 @@ def invoke_running(
     pool_id = str(outputs.get("UserPoolId", ""))
     if pool_id:
         event = as_cognito_sends_it(event, running.client(endpoint, "cognito-idp"), pool_id)
+    event = as_cloudfront_sends_it(event, outputs, running.client(endpoint, "s3").meta.region_name)
     started = time.monotonic()
     payload, errored, logs = call(logical_id, event)
     outcome = outcome_of(payload, errored)
@@ -179,6 +182,25 @@ def physical_name(logical_id: str, names: list[str]) -> str:
         listed = ", ".join(sorted(names)) or "none"
         raise InvokeError(f"{how_many} function {logical_id} in the running cloud (its functions: {listed})")
     return found[0]
+
+
+def as_cloudfront_sends_it(event: Any, outputs: dict[str, Any], region: str) -> Any:
+    """A CloudFront (Lambda@Edge) event whose S3 origin is another stack's bucket, sent with this stack's images
+    bucket: CloudFront sends a function the origin of its own distribution. Any other event as it is."""
+    bucket = str(outputs.get("ImagesBucketName", ""))
+    try:
+        origin = event["Records"][0]["cf"]["request"]["origin"]["s3"]
+    except (KeyError, IndexError, TypeError):
+        return event
+    domain = f"{bucket}.s3.{region}.amazonaws.com"
+    if not bucket or origin.get("domainName") == domain:
+        return event
+    local = copy.deepcopy(event)
+    request = local["Records"][0]["cf"]["request"]
+    request["origin"]["s3"].update(domainName=domain, region=region)
+    request.get("headers", {})["host"] = [{"key": "Host", "value": domain}]
+    print(f"the event's S3 origin {origin.get('domainName')} is this stack's {domain}", file=sys.stderr)
+    return local
 
 
 def as_cognito_sends_it(event: Any, cognito: Any, pool_id: str) -> Any:

@@ -10,6 +10,7 @@ type not provisioned here is named once at start (`skipped_types`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from localcloud.api_cache import CachedMethod, cached_methods
 from localcloud.cognito_keys import PoolKeys
 from localcloud.iam import Policies
 from localcloud.provision import create_table
@@ -109,6 +111,7 @@ class Provisioner:
         self.api_keys: dict[str, str] = {}  # key value -> key id
         self.usage_plan = UsagePlan(ACCOUNT_THROTTLE)  # the template's usage plan replaces it
         self.stage_throttle: Throttle | None = None  # the stage's MethodSettings for /* and *
+        self.cached_methods: list[CachedMethod] = []  # what the stage's cache keeps (localcloud.api_cache)
         self.rest_apis: dict[str, Any] = {}  # logical id -> its OpenAPI body
         self.binary_media_types: list[str] = []  # the REST APIs' (none in the shop's template)
         self.records: dict[str, dict[str, Any]] = {}  # type -> logical id -> resolved properties (event sources)
@@ -151,7 +154,9 @@ class Provisioner:
             self.resolver.refs[logical_id] = f"{self.stack_name}-{logical_id}"
             return
         raw = resource.get("Properties", {})
-        properties = self.resolver.resolve(raw, f"Resources/{logical_id}/Properties") if raw else {}
+        # A distribution resolves only what the local one serves (its other properties name resources not emulated).
+        whole = raw and kind not in _RESOLVED_IN_PART
+        properties = self.resolver.resolve(raw, f"Resources/{logical_id}/Properties") if whole else {}
         provision(self, logical_id, properties, raw)
 
     def _name(self, logical_id: str, explicit: Any = None, limit: int = 64) -> str:
@@ -197,7 +202,13 @@ class Provisioner:
     def _bucket(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("BucketName"), 63).lower()
         self._client("s3").create_bucket(Bucket=name)
-        self._set(logical_id, name, Arn=f"arn:aws:s3:::{name}", DomainName=f"{name}.s3.amazonaws.com")
+        self._set(
+            logical_id,
+            name,
+            Arn=f"arn:aws:s3:::{name}",
+            DomainName=f"{name}.s3.amazonaws.com",
+            RegionalDomainName=f"{name}.s3.{self.region}.amazonaws.com",
+        )
 
     def _role(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("RoleName"))
@@ -368,6 +379,7 @@ class Provisioner:
                     float(setting.get("ThrottlingRateLimit", ACCOUNT_THROTTLE.rate)),
                     int(setting.get("ThrottlingBurstLimit", ACCOUNT_THROTTLE.burst)),
                 )
+        self.cached_methods = cached_methods(props)
         self._set(logical_id, str(props.get("StageName", logical_id)))
 
     def _interpreter(self, runtime: str) -> str:
@@ -405,6 +417,31 @@ class Provisioner:
         kind = self.stack.cloudformation["Resources"][logical_id]["Type"]
         self.records.setdefault(kind, {})[logical_id] = props
         self._set(logical_id, f"{self.stack_name}-{logical_id}")
+
+    def _distribution(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        """A CloudFront distribution: served by the local distribution (localcloud.distribution), which reads the
+        origins and the cache behaviours' origin-request functions (localcloud.edge_lambda). Only those parts are
+        resolved: the rest (certificates, logging, the web ACL) take effect in a deployed stack."""
+        config = raw.get("DistributionConfig", {})
+        where = f"Resources/{logical_id}/Properties/DistributionConfig"
+        kept: dict[str, Any] = {"Origins": [], "CacheBehaviors": []}
+        for origin in config.get("Origins", []):
+            with contextlib.suppress(Unresolvable):  # an origin on a resource not emulated (the API's host)
+                kept["Origins"].append(
+                    {
+                        "Id": origin.get("Id"),
+                        "DomainName": self.resolver.resolve(origin.get("DomainName"), f"{where}/Origins"),
+                        **({"S3OriginConfig": {}} if "S3OriginConfig" in origin else {}),
+                    }
+                )
+        behaviours = self.resolver.resolve(config.get("CacheBehaviors", []), f"{where}/CacheBehaviors")
+        kept["CacheBehaviors"] = [behaviour for behaviour in behaviours if isinstance(behaviour, dict)]
+        self.records.setdefault("AWS::CloudFront::Distribution", {})[logical_id] = kept
+        self.skipped_types.add("AWS::CloudFront::Distribution (certificates, logging, WAF)")
+        distribution_id = "E" + hashlib.sha256(f"{self.stack_name}/{logical_id}".encode()).hexdigest()[:13].upper()
+        self._set(
+            logical_id, distribution_id, DomainName=f"{distribution_id.lower()}.cloudfront.net", Id=distribution_id
+        )
 
     def _api_v2(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
         """A WebSocket API (localcloud.websocket_api); an HTTP API is not emulated."""
@@ -449,6 +486,7 @@ def _empty_zip() -> bytes:
 
 _EMPTY_ZIP = _empty_zip()
 
+_RESOLVED_IN_PART = frozenset({"AWS::CloudFront::Distribution"})
 _PROVISIONERS: dict[str, Callable[[Provisioner, str, dict[str, Any], dict[str, Any]], None]] = {
     "AWS::DynamoDB::Table": Provisioner._table,
     "AWS::SQS::Queue": Provisioner._queue,
@@ -473,6 +511,7 @@ _PROVISIONERS: dict[str, Callable[[Provisioner, str, dict[str, Any], dict[str, A
     "AWS::ApiGateway::Stage": Provisioner._stage,
     "AWS::ApiGateway::RestApi": Provisioner._rest_api,
     "AWS::CloudFront::Function": Provisioner._edge_function,
+    "AWS::CloudFront::Distribution": Provisioner._distribution,
     "AWS::ApiGatewayV2::Api": Provisioner._api_v2,
     "AWS::ApiGatewayV2::Stage": Provisioner._api_v2_stage,
     "AWS::ApiGatewayV2::Route": Provisioner._keep,

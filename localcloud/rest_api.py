@@ -24,6 +24,8 @@ class Route:
     resource: str  # "/orders/{orderId}" (API Gateway resource path)
     function_logical_id: str  # "OrdersApiFunction" (from the integration uri)
     auth: Auth
+    # The integration's cacheKeyParameters (method.request.path.productId...): what the stage cache keys on.
+    cache_key_parameters: tuple[str, ...] = ()
 
 
 _FUNCTION_IN_URI = re.compile(r"/functions/\$\{(?P<ref>[A-Za-z0-9]+(?:\.Arn)?)\}/invocations$")
@@ -60,6 +62,7 @@ def routes_from_rest_api(body: Mapping[str, Any]) -> list[Route]:
                     resource=resource,
                     function_logical_id=_function_of(integration.get("uri"), where),
                     auth=_auth_of(security, schemes, where),
+                    cache_key_parameters=tuple(str(name) for name in integration.get("cacheKeyParameters", [])),
                 )
             )
     return routes

@@ -50,6 +50,10 @@ os.environ.update(
         "USER_POOL_CLIENT_ID": "4h3l1f2k5j6g7h8j9k0l1m2n3o",
         "APPROVERS_GROUP": "admins",
         "CONNECTIONS_ENDPOINT_URL": "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/live",
+        # The catalog cache's flusher: the REST API stage whose cache it empties (a stubbed client in its tests).
+        "REST_API_ID": "f6g7h8i9j0",
+        "API_STAGE_NAME": "api",
+        "CATALOG_CACHE_ENABLED": "true",
     }
 )
 

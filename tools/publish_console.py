@@ -28,13 +28,15 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
 
 def console_config(outputs: dict[str, str], region: str) -> dict[str, str]:
     """The console's settings: the API under /api and Cognito under /cognito, both on the console's own origin
-    (the distribution's behaviours), so that its Content-Security-Policy needs no other host."""
+    (the distribution's behaviours); the live updates' WebSocket API on its own, the one other host its
+    Content-Security-Policy allows (edge/viewer-response.js)."""
     return {
         "apiBase": "/api",
         "region": region,
         "userPoolId": outputs["UserPoolId"],
         "userPoolClientId": outputs["UserPoolClientId"],
         "cognitoEndpoint": "/cognito",
+        "webSocketUrl": outputs["WebSocketUrl"],
     }
 
 

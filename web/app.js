@@ -3,6 +3,7 @@
 // workflow. Plain ES module, no build step; settings come from config.json next to this file.
 
 // Statuses after which nothing changes soon by itself: polling stops (a shipment waits for the carrier, for days).
+// Pages poll only while the live updates' socket is not open (see Live updates).
 const SETTLED = new Set(['SHIPPED', 'DELIVERED', 'CANCELLED', 'REJECTED', 'FAILED']);
 const ENDED = new Set(['CANCELLED', 'REJECTED', 'FAILED']); // off the workflow's path, compensated
 const CANCELLABLE = new Set(['PLACED', 'AWAITING_APPROVAL']); // the contract: 409 once paid or final
@@ -11,6 +12,10 @@ const MAX_QUANTITY = 100; // a cart line's quantity, 1–100 (docs/openapi.json)
 const ORDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const POLL_MS = 2000;
 const APPROVALS_REFRESH_MS = 5000;
+const LIVE_RETRY_FIRST_MS = 1000; // the socket's reconnection: 1 s, doubling up to 30 s, each with jitter
+const LIVE_RETRY_MAX_MS = 30_000;
+const LIVE_PING_MS = 5 * 60_000; // API Gateway closes a connection after 10 minutes without a frame
+const LIVE_PING = JSON.stringify({ action: 'ping' });
 const SESSION_KEY = 'shop.session';
 const GROUPS = { customers: 'customer', admins: 'approver' }; // cognito:groups -> what the console offers
 
@@ -40,7 +45,13 @@ let lastCart = { items: [] }; // the cart as last shown: names the lines of an o
 let flash = ''; // a notice that survives the next navigation
 let focusNext = ''; // what the next navigation focuses instead of the page's heading
 let generation = 0; // bumped on every navigation and sign-out: a poll from a page left behind stops
+let shownView = { name: '', parameter: undefined }; // the page on screen, for what a socket message changes
+let pollTimer; // the shown page's next poll: one at a time, none while the socket is open
+let live = null; // the live updates' socket and its timers, while someone is signed in
 const statuses = new Map(); // orderId -> last status seen, to announce changes
+// orderId -> the latest time its status is known from (a message's `at`, an order's `updatedAt`): anything older,
+// a late message or a read that crossed one, is not shown over it.
+const latestChange = new Map();
 const customerEmails = new Map(); // orderId -> the customer's e-mail, as the approvals list gave it
 let shownOrder = null; // the order on the order page
 let pendingOrder; // {text, key}: resubmitting the same order keeps its Idempotency-Key
@@ -268,6 +279,7 @@ async function signIn(email, password) {
   };
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
   showSession();
+  startLive();
 }
 
 function signOut(message = 'Signed out.') {
@@ -281,7 +293,11 @@ function signOut(message = 'Signed out.') {
 // Everything one person saw or typed, gone from the page: the next person who signs in starts from nothing.
 function forget() {
   generation += 1; // stops every poll and countdown
+  stopLive();
+  clearTimeout(pollTimer);
+  shownView = { name: '', parameter: undefined };
   statuses.clear();
+  latestChange.clear();
   customerEmails.clear();
   shownOrder = null;
   pendingOrder = undefined;
@@ -405,16 +421,20 @@ function on(selector, event, action) {
   });
 }
 
-// Runs `action` after `ms` if the page that asked is still shown; its failures are shown, not thrown.
-function later(current, ms, action) {
-  setTimeout(async () => {
-    if (current !== generation) return;
-    try {
-      await action();
-    } catch (error) {
-      if (current === generation) showError(error);
-    }
-  }, ms);
+// Runs `action` if the page that asked is still shown; its failures are shown, not thrown.
+async function quietly(current, action) {
+  if (current !== generation) return;
+  try {
+    await action();
+  } catch (error) {
+    if (current === generation) showError(error);
+  }
+}
+
+// The shown page reads its data again after `ms`, unless the open socket tells it when (`told`).
+function poll(current, ms, action, told = liveOpen()) {
+  clearTimeout(pollTimer);
+  if (!told) pollTimer = setTimeout(() => quietly(current, action), ms);
 }
 
 // --- Routing --------------------------------------------------------------------------------------------
@@ -471,6 +491,7 @@ async function route(focus = true) {
     return;
   }
   document.title = `${spec.title} – Shop console`;
+  shownView = { name, parameter };
   const view = $(`[data-view="${name}"]`);
   for (const section of document.querySelectorAll('[data-view]')) {
     section.hidden = section !== view;
@@ -540,11 +561,32 @@ function productCard(product) {
   return h(
     'li',
     { class: 'product' },
+    productImage(product),
     h('h2', {}, product.name),
     h('p', { class: 'price' }, money(product.priceCents, product.currency)),
     h('p', { class: 'hint' }, product.available > 0 ? `${product.available} in stock` : 'Out of stock'),
     form ?? h('p', { class: 'hint' }),
   );
+}
+
+// Resized at the edge (docs/images.md): /images/{width}/{format}/{productId}.{format}, one URL per variant, so the
+// browser picks the width it needs. A product without a picture shows none (the image hides itself on an error).
+const IMAGE_WIDTHS = [160, 320, 640];
+function productImage(product) {
+  const src = (width) => `/images/${width}/webp/${encodeURIComponent(product.productId)}.webp`;
+  const image = h('img', {
+    class: 'product-image',
+    src: src(320),
+    srcset: IMAGE_WIDTHS.map((width) => `${src(width)} ${width}w`).join(', '),
+    sizes: '(max-width: 480px) 100vw, 320px',
+    width: 320,
+    height: 240,
+    alt: '',
+    loading: 'lazy',
+    decoding: 'async',
+  });
+  image.addEventListener('error', () => image.remove());
+  return image;
 }
 
 async function addToCart(product, quantity) {
@@ -665,30 +707,34 @@ async function showOrders(current) {
   const { items } = await api('GET', '/orders?limit=20');
   if (current !== generation) return;
   renderOrders(items);
-  if (items.some((order) => !SETTLED.has(order.status))) later(current, POLL_MS, () => showOrders(current));
+  if (items.some((order) => !SETTLED.has(order.status))) poll(current, POLL_MS, () => showOrders(current));
 }
 
 function renderOrders(orders) {
-  announce(orders);
+  const shown = new Map([...$('#orders').children].map((row) => [row.dataset.order, row]));
+  // A row that a message brought up to date stays as it is when this read is older.
+  const rows = orders.map((order) => (isOutdated(order) && shown.get(order.orderId)) || orderRow(order));
+  announce(orders.filter((order) => !isOutdated(order)));
   $('#orders-empty').hidden = orders.length > 0;
   $('#orders-table').hidden = orders.length === 0;
-  $('#orders').replaceChildren(
-    ...orders.map((order) =>
-      h(
-        'tr',
-        { role: 'row', 'data-order': order.orderId },
-        h('th', { scope: 'row', role: 'rowheader' }, h('a', { href: orderHref(order.orderId) }, order.orderId)),
-        h('td', { role: 'cell', 'data-label': 'Placed' }, time(order.createdAt)),
-        h(
-          'td',
-          { role: 'cell', 'data-label': 'Items' },
-          order.items.map((item) => `${item.quantity} × ${item.name}`).join(', '),
-        ),
-        h('td', { role: 'cell', class: 'num', 'data-label': 'Total' }, money(order.totalCents, order.currency)),
-        h('td', { role: 'cell', 'data-label': 'Status' }, statusBadge(order)),
-        h('td', { role: 'cell', 'data-label': 'Tracking' }, order.trackingNumber ?? '–'),
-      ),
+  $('#orders').replaceChildren(...rows);
+}
+
+function orderRow(order) {
+  noteChange(order.orderId, order.updatedAt);
+  return h(
+    'tr',
+    { role: 'row', 'data-order': order.orderId },
+    h('th', { scope: 'row', role: 'rowheader' }, h('a', { href: orderHref(order.orderId) }, order.orderId)),
+    h('td', { role: 'cell', 'data-label': 'Placed' }, time(order.createdAt)),
+    h(
+      'td',
+      { role: 'cell', 'data-label': 'Items' },
+      order.items.map((item) => `${item.quantity} × ${item.name}`).join(', '),
     ),
+    h('td', { role: 'cell', class: 'num', 'data-label': 'Total' }, money(order.totalCents, order.currency)),
+    h('td', { role: 'cell', 'data-label': 'Status' }, statusBadge(order)),
+    h('td', { role: 'cell', 'data-label': 'Tracking' }, order.trackingNumber ?? '–'),
   );
 }
 
@@ -709,10 +755,15 @@ async function showOrder(current, orderId) {
   });
   if (current !== generation) return;
   renderOrder(order);
-  if (!SETTLED.has(order.status)) later(current, POLL_MS, () => showOrder(current, orderId));
+  // The socket tells a customer of their own orders only: an approver looking at someone's order keeps polling.
+  const told = liveOpen() && order.customerId === session?.sub;
+  if (!SETTLED.has(order.status)) poll(current, POLL_MS, () => showOrder(current, orderId), told);
 }
 
 function renderOrder(order) {
+  // A read older than a message already shown (it crossed the message's own read) would take the page back.
+  if (isOutdated(order) && shownOrder?.orderId === order.orderId) return;
+  noteChange(order.orderId, order.updatedAt);
   announce([order]);
   const changed = shownOrder?.orderId !== order.orderId || shownOrder.status !== order.status;
   shownOrder = order;
@@ -898,20 +949,21 @@ function timelineStep(step) {
 // --- Approvals --------------------------------------------------------------------------------------------
 
 async function showApprovals(current) {
-  await loadApprovals(current);
-  // A countdown every second, the list again every few seconds, for as long as the page is shown.
+  // A countdown every second, for as long as the page is shown; the list again every few seconds while the socket
+  // is not open (when it is, APPROVAL_REQUESTED says when).
   const ticking = setInterval(() => {
     if (current === generation) tickApprovals();
     else clearInterval(ticking);
   }, 1000);
-  const reload = async () => {
-    try {
-      await loadApprovals(current);
-    } finally {
-      if (current === generation) later(current, APPROVALS_REFRESH_MS, reload);
-    }
-  };
-  later(current, APPROVALS_REFRESH_MS, reload);
+  await refreshApprovals(current);
+}
+
+async function refreshApprovals(current) {
+  try {
+    await loadApprovals(current);
+  } finally {
+    if (current === generation) poll(current, APPROVALS_REFRESH_MS, () => refreshApprovals(current));
+  }
 }
 
 async function loadApprovals(current = generation) {
@@ -1031,6 +1083,132 @@ async function findOrder(form) {
   go(orderHref(orderId));
 }
 
+// --- Live updates ---------------------------------------------------------------------------------------
+// One WebSocket while someone is signed in (docs/live-updates.md). Its messages are notices: on one, the page reads
+// what it shows of that order, or the approvals list, once. While it is not open (not yet, dropped, refused, or no
+// webSocketUrl in config.json) the pages poll as they always did; on every (re)connect they read their state once.
+
+const liveOpen = () => live?.socket?.readyState === WebSocket.OPEN;
+
+function startLive() {
+  if (live || !session || !config?.webSocketUrl) return;
+  live = { socket: null, retries: 0, retryTimer: 0, pingTimer: 0 };
+  connectLive(live);
+}
+
+// Sign-out: the socket closed, no reconnection and no ping left behind.
+function stopLive() {
+  if (!live) return;
+  const { socket, retryTimer, pingTimer } = live;
+  live = null; // the socket's handlers check this first: a closing socket changes nothing any more
+  clearTimeout(retryTimer);
+  clearInterval(pingTimer);
+  socket?.close(1000);
+  delete document.documentElement.dataset.live;
+}
+
+function connectLive(state) {
+  if (live !== state) return;
+  // The console does not refresh tokens: past its expiry the authorizer refuses it, and the next API call ends the
+  // session. Until then the pages poll.
+  if (session.expiresAt <= Date.now()) return;
+  let socket;
+  try {
+    socket = new WebSocket(`${config.webSocketUrl}?token=${encodeURIComponent(session.idToken)}`);
+  } catch {
+    return; // a URL the browser will not open (config.json): polling it is
+  }
+  state.socket = socket;
+  let opened = false;
+  socket.addEventListener('open', () => {
+    if (live !== state) return;
+    opened = true;
+    state.retries = 0;
+    document.documentElement.dataset.live = 'open'; // for tests and styles; people see fresh pages, not a socket
+    state.pingTimer = setInterval(() => socket.send(LIVE_PING), LIVE_PING_MS);
+    refreshShown(); // what changed while it was not open: read once, and stop polling
+  });
+  socket.addEventListener('message', (event) => {
+    if (live === state) heard(event.data);
+  });
+  // A refused handshake (401, 403, 500) and a dropped connection look alike in a browser: an error, then close.
+  socket.addEventListener('close', () => {
+    if (live !== state) return;
+    clearInterval(state.pingTimer);
+    state.socket = null;
+    document.documentElement.dataset.live = 'closed';
+    if (opened) refreshShown(); // read once, and poll again until it is back
+    retryLive(state);
+  });
+}
+
+// Exponential backoff with jitter: consoles dropped together (a deployment, a network outage) come back spread out.
+function retryLive(state) {
+  const ceiling = Math.min(LIVE_RETRY_MAX_MS, LIVE_RETRY_FIRST_MS * 2 ** state.retries);
+  state.retries += 1;
+  state.retryTimer = setTimeout(() => connectLive(state), ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+// Reads the shown page's state once (and, through poll, polls again only if the socket is not open).
+function refreshShown() {
+  const current = generation;
+  const { name, parameter } = shownView;
+  if (name === 'orders') quietly(current, () => showOrders(current));
+  else if (name === 'order') quietly(current, () => showOrder(current, parameter));
+  else if (name === 'approvals') quietly(current, () => refreshApprovals(current));
+}
+
+function heard(data) {
+  let message;
+  try {
+    message = JSON.parse(data);
+  } catch {
+    return; // not a message of the contract: nothing to show
+  }
+  if (message?.type === 'ORDER_STATUS_CHANGED') statusChanged(message);
+  else if (message?.type === 'APPROVAL_REQUESTED' && shownView.name === 'approvals') {
+    const current = generation;
+    quietly(current, () => loadApprovals(current));
+  }
+}
+
+function statusChanged({ orderId, status, at }) {
+  if (typeof orderId !== 'string' || !ORDER_ID.test(orderId) || !Object.hasOwn(STATUS_WORDS, status)) return;
+  if (!noteChange(orderId, at)) return; // older than what is known of the order: a late notice
+  const current = generation;
+  const { name, parameter } = shownView;
+  if (name === 'order' && parameter === orderId) quietly(current, () => showOrder(current, orderId));
+  else if (name === 'orders') quietly(current, () => refreshOrderRow(current, orderId));
+}
+
+async function refreshOrderRow(current, orderId) {
+  const rowOf = () => $(`#orders tr[data-order="${CSS.escape(orderId)}"]`);
+  if (!rowOf()) {
+    await showOrders(current); // an order placed elsewhere (another tab, another device): the list, newest first
+    return;
+  }
+  const order = await api('GET', `/orders/${encodeURIComponent(orderId)}`);
+  const row = rowOf(); // the list may have been read again meanwhile
+  if (current !== generation || !row || isOutdated(order)) return;
+  announce([order]);
+  row.replaceWith(orderRow(order));
+}
+
+const changedAt = (iso) => (typeof iso === 'string' ? Date.parse(iso) : Number.NaN);
+
+// Keeps `at` as the order's latest known change if it is later than the one kept; says whether it was.
+function noteChange(orderId, at) {
+  const time = changedAt(at);
+  if (Number.isNaN(time)) return false;
+  if (time <= (latestChange.get(orderId) ?? Number.NEGATIVE_INFINITY)) return false;
+  latestChange.set(orderId, time);
+  return true;
+}
+
+// A read of the order older than a status it is known to have had since.
+const isOutdated = (order) =>
+  changedAt(order.updatedAt) < (latestChange.get(order.orderId) ?? Number.NEGATIVE_INFINITY);
+
 // --- Start ----------------------------------------------------------------------------------------------
 
 function wire() {
@@ -1083,6 +1261,7 @@ async function start() {
   config.cognitoEndpoint ??= '/cognito';
   wire();
   showSession();
+  startLive(); // a session kept from before a reload
   await route(false);
 }
 

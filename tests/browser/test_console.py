@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from tests.browser.conftest import APPROVER, PASSWORD, LocalShop, OpenConsole
+from tests.browser.conftest import APPROVER, CONSOLE_CSP, PASSWORD, LocalShop, OpenConsole
 from tests.browser.steps import (
     BIG_ORDER,
     SHIPPING,
@@ -49,9 +49,21 @@ def test_the_console_serves_its_configuration_and_only_public_cognito_actions(lo
         "userPoolId": local_shop.endpoints.user_pool_id,
         "userPoolClientId": local_shop.endpoints.user_pool_client_id,
         "cognitoEndpoint": "/cognito",
+        "webSocketUrl": local_shop.endpoints.websocket,
     }
     assert admin_call.status_code == 400
     assert admin_call.json()["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_the_consoles_policy_lets_it_reach_the_local_websocket_api_as_edge_lets_it_reach_aws(
+    local_shop: LocalShop,
+) -> None:
+    policy = requests.get(f"{local_shop.url}/", timeout=5).headers["Content-Security-Policy"]
+    connect = next(d.split()[1:] for d in policy.split(";") if d.split()[:1] == ["connect-src"])
+    socket_origin = "/".join(local_shop.endpoints.websocket.split("/")[:3])  # ws://127.0.0.1:<port>
+
+    assert connect == ["'self'", "wss://*.execute-api.us-east-1.amazonaws.com", socket_origin]
+    assert policy.replace(f" {socket_origin}", "") == CONSOLE_CSP  # and nothing else than edge/ sends
 
 
 def test_a_new_customer_signs_up_orders_and_follows_the_order_on_its_page_until_it_ships(
@@ -180,3 +192,20 @@ def test_a_declined_card_ends_the_timeline_with_what_was_undone(
     )
     expect(console.page.get_by_role("button", name="Cancel this order")).to_have_count(0)
     console.screenshot("order-declined")
+
+
+def test_the_catalog_shows_each_products_picture_resized_at_the_edge(open_console: OpenConsole) -> None:
+    console = open_console("pictures")
+    page = console.page
+    pictures = page.locator("#products img.product-image")
+    expect(pictures.first).to_be_visible()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#products img.product-image')].every((i) => i.complete)"
+    )
+    console.screenshot("catalog-pictures")
+
+    loaded = pictures.evaluate_all("(images) => images.map((i) => [i.currentSrc, i.naturalWidth, i.naturalHeight])")
+    assert len(loaded) >= 10
+    assert {source.split("/images/", 1)[1].split("/")[1] for source, _, _ in loaded} == {"webp"}
+    assert {width for _, width, _ in loaded} <= {160, 320, 640}
+    assert all(height * 4 == width * 3 for _, width, height in loaded), loaded

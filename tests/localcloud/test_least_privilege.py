@@ -24,6 +24,7 @@ from localcloud.client import DEFAULT_ADDRESS
 from localcloud.demo import play
 from localcloud.iam import Request, Statement
 from tests.localcloud.conftest import Shop
+from tools.seed_images import upload
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
@@ -73,6 +74,12 @@ UNUSED_ON_PURPOSE: dict[tuple[str, str, str], str] = {
     ("NotificationSenderFunctionRole", "ses:SendEmail", "identity/*"): "only with a SenderEmail (none locally)",
     ("LivePushRole", "dynamodb:DeleteItem", "IdempotencyTable"): "a message API Gateway refused (throttled, "
     "unreachable) gives its delivery claim back",
+    (
+        "ImageResizerFunctionRole",
+        "s3:ListBucket",
+        "shop-imagesbucket",
+    ): "S3 answers a missing original 404, not 403, only to a "
+    "caller that may list the bucket; the local endpoint does not make that check",
 }
 
 
@@ -123,6 +130,12 @@ def usage(shop: Shop) -> dict[str, Any]:
         FunctionName=shop.cloud.function_names["NightlyReportFunction"], Payload=b"{}"
     )
     assert "FunctionError" not in nightly, nightly["Payload"].read()
+    # Product images at the edge: a picture resized from its original, and one whose original is missing (a 404
+    # that needs the bucket's listing rather than an AccessDenied).
+    upload(str(shop.endpoints.outputs["ImagesBucketName"]), shop.client("s3"))
+    images = f"{shop.endpoints.console}/images/320/webp"
+    assert requests.get(f"{images}/scale.webp", timeout=30).status_code == 200
+    assert requests.get(f"{images}/no-such-product.webp", timeout=30).status_code == 404
     shop.cloud.drain()
     sockets.close()
     while shop.client("dynamodb").scan(TableName=table)["Count"]:  # each $disconnect forgets its connection

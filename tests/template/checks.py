@@ -586,6 +586,42 @@ def _principal_tag_problems(template: Template, pool: str | None, tags: set[str]
 # ---------------------------------------------------------------------------------------------------------------
 RUNTIME = "python3.13"
 ARCHITECTURES = ["arm64"]
+# Lambda@Edge: a function whose role edgelambda.amazonaws.com may assume runs at CloudFront's edge, where other
+# rules hold (CloudFront Developer Guide, "Restrictions on Lambda@Edge"): x86_64 only; no layers, no environment
+# variables, no X-Ray, no provisioned concurrency (and no SnapStart, which this stack pairs with it).
+EDGE_PRINCIPAL = "edgelambda.amazonaws.com"
+EDGE_ARCHITECTURES = ["x86_64"]
+
+
+def lambda_at_edge(template: Template) -> set[str]:
+    """The functions replicated to CloudFront's edge: their role's trust admits edgelambda.amazonaws.com."""
+    roles = resources(template, "AWS::IAM::Role")
+    found = set()
+    for logical_id, function in resources(template, "AWS::Lambda::Function").items():
+        role = function["Properties"].get("Role")
+        role_id = as_list(role.get("Fn::GetAtt", [None]))[0] if isinstance(role, dict) else None
+        trust = roles.get(str(role_id), {}).get("Properties", {}).get("AssumeRolePolicyDocument", {})
+        for statement in statements(trust):
+            principal = statement.get("Principal")
+            services = as_list(principal.get("Service", [])) if isinstance(principal, Mapping) else []
+            if statement.get("Effect") == "Allow" and EDGE_PRINCIPAL in services:
+                found.add(logical_id)
+    return found
+
+
+def _edge_function_problems(logical_id: str, properties: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if properties.get("Architectures") != EDGE_ARCHITECTURES:
+        problems.append(
+            f"{logical_id}: Lambda@Edge runs {EDGE_ARCHITECTURES} only, not {properties.get('Architectures')}"
+        )
+    if properties.get("TracingConfig", {}).get("Mode") == "Active":
+        problems.append(f"{logical_id}: Lambda@Edge does not support X-Ray tracing")
+    if properties.get("Environment"):
+        problems.append(f"{logical_id}: Lambda@Edge allows no environment variables")
+    if properties.get("Layers"):
+        problems.append(f"{logical_id}: Lambda@Edge allows no layers")
+    return problems
 
 
 def _retention_days(value: Any, template: Template) -> list[Any]:
@@ -601,13 +637,16 @@ def function_problems(template: Template) -> list[str]:
     own with a retention (otherwise Lambda creates one that keeps logs forever), and its alarms."""
     problems = []
     log_groups = resources(template, "AWS::Logs::LogGroup")
+    edge = lambda_at_edge(template)
     for logical_id, function in resources(template, "AWS::Lambda::Function").items():
         properties = function["Properties"]
         if properties.get("Runtime") != RUNTIME:
             problems.append(f"{logical_id}: runtime {properties.get('Runtime')}, not {RUNTIME}")
-        if properties.get("Architectures") != ARCHITECTURES:
+        if logical_id in edge:
+            problems += _edge_function_problems(logical_id, properties)
+        elif properties.get("Architectures") != ARCHITECTURES:
             problems.append(f"{logical_id}: architectures {properties.get('Architectures')}, not {ARCHITECTURES}")
-        if properties.get("TracingConfig", {}).get("Mode") != "Active":
+        if logical_id not in edge and properties.get("TracingConfig", {}).get("Mode") != "Active":
             problems.append(f"{logical_id}: tracing is not Active")
         configured = properties.get("LoggingConfig", {}).get("LogGroup")
         own = [
@@ -695,6 +734,7 @@ def warm_start_problems(template: Template, parameters: Mapping[str, str]) -> li
     snap_start = evaluate({"Ref": "EnableSnapStart"}, parameters, template) == "true"
     provisioned = evaluate({"Ref": "EnableProvisionedConcurrency"}, parameters, template) == "true"
     aliases = resources(template, "AWS::Lambda::Alias")
+    edge = lambda_at_edge(template)
     problems = []
     for logical_id, function in resources(template, "AWS::Lambda::Function").items():
         has_snap_start = resolve(function["Properties"].get("SnapStart"), parameters, template) is not None
@@ -703,6 +743,10 @@ def warm_start_problems(template: Template, parameters: Mapping[str, str]) -> li
             resolve(alias["Properties"].get("ProvisionedConcurrencyConfig"), parameters, template) is not None
             for alias in own_aliases
         )
+        if logical_id in edge:
+            if has_snap_start or has_provisioned:
+                problems.append(f"{logical_id}: Lambda@Edge takes neither SnapStart nor provisioned concurrency")
+            continue
         if has_snap_start != snap_start:
             problems.append(f"{logical_id}: SnapStart is {'on' if has_snap_start else 'off'}")
         if has_provisioned != provisioned:
@@ -803,3 +847,342 @@ def edge_security_problems(template: Template, parameters: Mapping[str, str]) ->
     (distribution,) = resources(template, "AWS::CloudFront::Distribution").values()
     config = distribution["Properties"]["DistributionConfig"]
     return _web_acl_problems(template, parameters, config) + _domain_problems(template, parameters, config)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The API's edge: endpoint types, the custom domain, the catalog cache (docs/api-edge.md)
+# ---------------------------------------------------------------------------------------------------------------
+# The public catalog's GETs, the only methods the stage caches, each keyed by exactly what changes its answer: what
+# the catalog handler reads (functions/catalog_api/app.py), and Origin, on which its CORS headers depend.
+CACHED_ROUTES = {
+    ("/products", "get"): {
+        "method.request.querystring.limit",
+        "method.request.querystring.nextToken",
+        "method.request.header.Origin",
+    },
+    ("/products/{productId}", "get"): {"method.request.path.productId", "method.request.header.Origin"},
+}
+_PARAMETER_LOCATIONS = {"querystring": "query", "path": "path", "header": "header"}
+
+
+def resolve_deep(value: Any, parameters: Mapping[str, str], template: Template) -> Any:
+    """A value with every Fn::If chosen and every AWS::NoValue left out (of dicts and lists), as CloudFormation
+    reads it for these parameters. Other intrinsics are kept as written."""
+    value = resolve(value, parameters, template)
+    if isinstance(value, dict):
+        resolved = {key: resolve_deep(item, parameters, template) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not None}
+    if isinstance(value, list):
+        return [item for item in (resolve_deep(v, parameters, template) for v in value) if item is not None]
+    return value
+
+
+def made(template: Template, parameters: Mapping[str, str], resource_type: str | None = None) -> dict[str, Any]:
+    """The resources CloudFormation makes for these parameters, with their values resolved."""
+    return {
+        logical_id: resolve_deep(resource, parameters, template)
+        for logical_id, resource in resources(template, resource_type).items()
+        if _made(resource, parameters, template)
+    }
+
+
+def _referenced(value: Any) -> Iterator[str]:
+    """The logical ids (or parameters) an expression refers to by Ref, Fn::GetAtt or ${...} in Fn::Sub."""
+    if isinstance(value, dict):
+        if "Ref" in value and isinstance(value["Ref"], str):
+            yield value["Ref"]
+        if "Fn::GetAtt" in value:
+            yield str(as_list(value["Fn::GetAtt"])[0]).split(".")[0]
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            yield from (name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+        for item in value.values():
+            yield from _referenced(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _referenced(item)
+
+
+def dangling_references(template: Template, parameters: Mapping[str, str]) -> list[str]:
+    """Resources and outputs made for these parameters that refer to a resource that is not made (the stack would
+    fail to create): what a condition left out must take everything that serves only it along."""
+    all_resources = resources(template)
+    present = set(made(template, parameters))
+    problems = []
+    outputs = {
+        f"Outputs/{name}": resolve_deep(output, parameters, template)
+        for name, output in template.get("Outputs", {}).items()
+        if _made(output, parameters, template)
+    }
+    for where, value in {**made(template, parameters), **outputs}.items():
+        properties = {key: item for key, item in value.items() if key not in ("Condition", "Metadata", "DependsOn")}
+        names = {*_referenced(properties), *as_list(value.get("DependsOn", []))}
+        missing = sorted(name for name in names if name in all_resources and name not in present)
+        problems += [f"{where} refers to {name}, which is not made" for name in missing]
+    return problems
+
+
+def _rest_api(template: Template, parameters: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    (logical_id, api), *_ = [
+        (logical_id, api)
+        for logical_id, api in made(template, parameters, "AWS::ApiGateway::RestApi").items()
+        if "Body" in api["Properties"]
+    ]
+    return logical_id, api["Properties"]
+
+
+def _private_policy_problems(policy: Any, vpc_endpoint: Any) -> list[str]:
+    """A private API's resource policy: invocations are denied unless they come through the VPC endpoint, and
+    every Allow is limited to it."""
+    if not isinstance(policy, dict):
+        return ["a PRIVATE API without a resource policy (no one, or anyone with a VPC endpoint, could invoke it)"]
+    problems = []
+    denies, allows = [], []
+    for statement in as_list(policy.get("Statement", [])):
+        actions = {str(action).lower() for action in as_list(statement.get("Action", []))}
+        if not actions & {"execute-api:invoke", "execute-api:*", "*"}:
+            continue
+        source = statement.get("Condition", {})
+        if statement.get("Effect") == "Deny":
+            denies.append(source.get("StringNotEquals", {}).get("aws:SourceVpce"))
+        elif statement.get("Effect") == "Allow":
+            allows.append(source.get("StringEquals", {}).get("aws:SourceVpce"))
+    if vpc_endpoint not in denies:
+        problems.append("no Deny of execute-api:Invoke from anywhere but VpcEndpointId (aws:SourceVpce)")
+    if not allows:
+        problems.append("no Allow of execute-api:Invoke through VpcEndpointId")
+    problems += [
+        f"an Allow of execute-api:Invoke not limited to VpcEndpointId: {a}" for a in allows if a != vpc_endpoint
+    ]
+    return problems
+
+
+def endpoint_problems(template: Template, parameters: Mapping[str, str]) -> list[str]:
+    """The REST API's endpoint is EndpointType; a PRIVATE one is reachable through VpcEndpointId only and has no
+    CloudFront (nor anything that serves only CloudFront) in front; the others have no resource policy."""
+    endpoint_type = evaluate({"Ref": "EndpointType"}, parameters, template)
+    logical_id, api = _rest_api(template, parameters)
+    problems = []
+    configuration = api.get("EndpointConfiguration", {})
+    types = [evaluate(t, parameters, template) for t in configuration.get("Types", [])]
+    if types != [endpoint_type]:
+        problems.append(f"{logical_id}: endpoint types {types}, not [{endpoint_type}]")
+    distributions = made(template, parameters, "AWS::CloudFront::Distribution")
+    if endpoint_type == "PRIVATE":
+        if configuration.get("VpcEndpointIds") != [{"Ref": "VpcEndpointId"}]:
+            problems.append(f"{logical_id}: not associated with VpcEndpointId")
+        problems += [
+            f"{logical_id}: {p}" for p in _private_policy_problems(api.get("Policy"), {"Ref": "VpcEndpointId"})
+        ]
+        problems += [f"{d}: CloudFront in front of a PRIVATE API" for d in distributions]
+        problems += [f"{w}: a web ACL with no distribution" for w in made(template, parameters, "AWS::WAFv2::WebACL")]
+    else:
+        if "Policy" in api:
+            problems.append(f"{logical_id}: a resource policy on a {endpoint_type} API")
+        if "VpcEndpointIds" in configuration:
+            problems.append(f"{logical_id}: VPC endpoints on a {endpoint_type} API")
+        if not distributions:
+            problems.append(f"no distribution in front of the {endpoint_type} API")
+    return problems + dangling_references(template, parameters)
+
+
+def custom_domain_problems(template: Template, parameters: Mapping[str, str]) -> list[str]:
+    """With a DomainName, api.<domain> has an API Gateway domain of the API's endpoint type with TLS 1.2 and the
+    certificate that type takes, mapped to the stage, and (with a hosted zone) an alias record to the domain's
+    own target; without one, none of it exists."""
+    endpoint_type = evaluate({"Ref": "EndpointType"}, parameters, template)
+    domains = made(template, parameters, "AWS::ApiGateway::DomainName")
+    mappings = made(template, parameters, "AWS::ApiGateway::BasePathMapping")
+    records = made(template, parameters, "AWS::Route53::RecordSet")
+    if not evaluate({"Ref": "DomainName"}, parameters, template):
+        return [f"{logical_id}: made without a DomainName" for logical_id in {**domains, **mappings, **records}]
+    if len(domains) != 1:
+        return [f"{len(domains)} API domain names, not one"]
+    ((domain_id, domain),) = domains.items()
+    properties = domain["Properties"]
+    problems = []
+    if properties.get("SecurityPolicy") != TLS_1_2["api"]:
+        problems.append(f"{domain_id}: security policy {properties.get('SecurityPolicy')}")
+    types = [evaluate(t, parameters, template) for t in properties.get("EndpointConfiguration", {}).get("Types", [])]
+    if types != [endpoint_type]:
+        problems.append(f"{domain_id}: endpoint types {types} for a {endpoint_type} API")
+    regional = evaluate({"Ref": "ApiCertificateArn"}, parameters, template)
+    expected = (
+        {"CertificateArn": {"Ref": "CertificateArn"}}
+        if endpoint_type == "EDGE"
+        else {"RegionalCertificateArn": {"Ref": "ApiCertificateArn" if regional else "CertificateArn"}}
+    )
+    certificates = {key: properties[key] for key in ("CertificateArn", "RegionalCertificateArn") if key in properties}
+    if certificates != expected:
+        problems.append(f"{domain_id}: certificate {certificates} for a {endpoint_type} API, not {expected}")
+    api_id, _ = _rest_api(template, parameters)
+    if not any(
+        m["Properties"].get("DomainName") == {"Ref": domain_id} and m["Properties"].get("RestApiId") == {"Ref": api_id}
+        for m in mappings.values()
+    ):
+        problems.append(f"{domain_id}: no base path mapping to {api_id}")
+    zone = evaluate({"Ref": "HostedZoneId"}, parameters, template)
+    target = "Distribution" if endpoint_type == "EDGE" else "Regional"
+    alias = {
+        "DNSName": {"Fn::GetAtt": [domain_id, f"{target}DomainName"]},
+        "HostedZoneId": {"Fn::GetAtt": [domain_id, f"{target}HostedZoneId"]},
+    }
+    aliased = [r for r in records.values() if mentions(r["Properties"].get("AliasTarget"), domain_id)]
+    if zone and [r["Properties"].get("AliasTarget") for r in aliased] != [alias]:
+        problems.append(f"{domain_id}: the alias record does not point at its {target} name and zone")
+    if not zone and aliased:
+        problems.append(f"{domain_id}: an alias record without a HostedZoneId")
+    return problems
+
+
+def _method_setting_route(setting: Mapping[str, Any]) -> tuple[str, str]:
+    """A MethodSettings entry's (OpenAPI path, method): CloudFormation writes "/" inside the path as "~1"."""
+    path = str(setting.get("ResourcePath", "")).removeprefix("/").replace("~1", "/")
+    return path, str(setting.get("HttpMethod", "")).lower()
+
+
+def _stage(template: Template, parameters: Mapping[str, str], api_id: str) -> dict[str, Any]:
+    stages: list[dict[str, Any]] = [
+        s["Properties"]
+        for s in made(template, parameters, "AWS::ApiGateway::Stage").values()
+        if s["Properties"].get("RestApiId") == {"Ref": api_id}
+    ]
+    (stage,) = stages
+    return stage
+
+
+def catalog_cache_problems(template: Template, parameters: Mapping[str, str]) -> list[str]:
+    """The stage's cache is on exactly when CatalogCacheOn; it caches only the public catalog's GETs (never a route
+    with a Cognito authorizer, never every method), encrypted, for CatalogCacheTtlSeconds, keyed on what changes the
+    answer; each cached method keeps the stage's throttling; the flusher may flush only this stage's cache."""
+    on = bool(evaluate({"Condition": "CatalogCacheOn"}, parameters, template))
+    api_id, api = _rest_api(template, parameters)
+    stage = _stage(template, parameters, api_id)
+    problems = []
+    if stage.get("CacheClusterEnabled") is not on:
+        problems.append(f"the stage's cache cluster is {stage.get('CacheClusterEnabled')}, CatalogCacheOn is {on}")
+    if on and stage.get("CacheClusterSize") != {"Ref": "ApiCacheClusterSize"}:
+        problems.append(f"the cache cluster's size is {stage.get('CacheClusterSize')}")
+    cached, setting_problems = _cache_setting_problems(stage.get("MethodSettings", []), on)
+    return (
+        problems
+        + setting_problems
+        + _cache_key_problems(api["Body"], template, cached)
+        + _flush_problems(template, parameters, api_id, on)
+    )
+
+
+def _cache_setting_problems(settings: list[dict[str, Any]], on: bool) -> tuple[set[tuple[str, str]], list[str]]:
+    """The routes the stage's MethodSettings cache, and what is wrong with those settings."""
+    default = next((s for s in settings if _method_setting_route(s) == ("*", "*")), {})
+    cached: set[tuple[str, str]] = set()
+    problems = []
+    for setting in settings:
+        route = _method_setting_route(setting)
+        if "CachingEnabled" not in setting:
+            continue
+        if route not in CACHED_ROUTES:
+            problems.append(f"{route}: caching set on a method that is not the public catalog's")
+            continue
+        cached.add(route)
+        if setting["CachingEnabled"] is not on:
+            problems.append(f"{route}: CachingEnabled is {setting['CachingEnabled']}, CatalogCacheOn is {on}")
+        if setting.get("CacheDataEncrypted") is not True:
+            problems.append(f"{route}: cached data is not encrypted")
+        if setting.get("CacheTtlInSeconds") != {"Ref": "CatalogCacheTtlSeconds"}:
+            problems.append(f"{route}: TTL {setting.get('CacheTtlInSeconds')}, not CatalogCacheTtlSeconds")
+        # A method's own settings replace the stage's: throttling, metrics and logging must be repeated.
+        for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit", "MetricsEnabled", "LoggingLevel"):
+            if setting.get(key) != default.get(key):
+                problems.append(f"{route}: {key} {setting.get(key)} differs from the stage's {default.get(key)}")
+    problems += [f"{route}: not cached" for route in sorted(set(CACHED_ROUTES) - cached)]
+    return cached, problems
+
+
+def _cache_key_problems(body: Mapping[str, Any], template: Template, cached: set[tuple[str, str]]) -> list[str]:
+    """A cached route takes no Cognito token; the catalog's routes are keyed on exactly CACHED_ROUTES' parameters,
+    each declared on the method (API Gateway keys only on declared request parameters)."""
+    cognito = _cognito_schemes(body, template)
+    problems = []
+    for path, operations in body.get("paths", {}).items():
+        for method, operation in operations.items():
+            route = (path, method)
+            if method not in HTTP_METHODS:
+                continue
+            keys = set(operation.get("x-amazon-apigateway-integration", {}).get("cacheKeyParameters", []))
+            security = operation.get("security", body.get("security", []))
+            if route in cached and any(name in cognito for requirement in security for name in requirement):
+                problems.append(f"{route}: cached, yet it takes a Cognito token (one user's answer to another)")
+            if route in CACHED_ROUTES and keys != CACHED_ROUTES[route]:
+                problems.append(f"{route}: cache keys {sorted(keys)}, not {sorted(CACHED_ROUTES[route])}")
+            declared = {
+                f"method.request.{location}.{parameter['name']}"
+                for parameter in operation.get("parameters", [])
+                for location, openapi in _PARAMETER_LOCATIONS.items()
+                if parameter.get("in") == openapi
+            }
+            problems += [f"{route}: cache key {key} is not a declared request parameter" for key in keys - declared]
+    return problems
+
+
+def _flush_problems(template: Template, parameters: Mapping[str, str], api_id: str, on: bool) -> list[str]:
+    """The flusher reads the Catalog stream (its mapping on exactly when the cache is) and may DELETE only this
+    stage's cache data, and only when there is a cache."""
+    cache_arn = (
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/"
+        + f"${{{api_id}}}/stages/${{ApiapiStage}}/cache/data"
+    )
+    problems = []
+    mappings = [
+        m["Properties"]
+        for m in made(template, parameters, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"].get("EventSourceArn") == {"Fn::GetAtt": ["CatalogTable", "StreamArn"]}
+    ]
+    if len(mappings) != 1:
+        return [f"{len(mappings)} mappings read the Catalog stream, not one"]
+    if mappings[0].get("Enabled", True) is not on:
+        problems.append(f"the Catalog stream's mapping is enabled={mappings[0].get('Enabled', True)}, cache on={on}")
+    grants = [
+        (action, as_text(resource))
+        for where, document in policy_documents({"Resources": made(template, parameters)})
+        for statement in statements(document)
+        if statement.get("Effect") == "Allow"
+        for action in as_list(statement.get("Action", []))
+        if str(action).lower().startswith("apigateway:")
+        for resource in as_list(statement.get("Resource", []))
+    ]
+    expected = [("apigateway:DELETE", cache_arn)] if on else []
+    if grants != expected:
+        problems.append(f"API Gateway grants {grants}, not {expected}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parameters as CloudFormation checks them before the Rules
+# ---------------------------------------------------------------------------------------------------------------
+def parameter_problems(template: Template, parameters: Mapping[str, str]) -> list[str]:
+    """Values CloudFormation refuses before any rule runs: not among AllowedValues, or not matching AllowedPattern."""
+    problems = []
+    for name, value in parameters.items():
+        declared = template["Parameters"].get(name)
+        if declared is None:
+            continue  # a pseudo parameter (AWS::Region)
+        allowed = declared.get("AllowedValues")
+        if allowed is not None and value not in [str(v) for v in allowed]:
+            problems.append(f"{name}={value!r} is not one of {allowed}")
+        pattern = declared.get("AllowedPattern")
+        if pattern is not None and not re.fullmatch(pattern, value):
+            problems.append(f"{name}={value!r} does not match {pattern}")
+    return problems
+
+
+def refusing_rules(template: Template, parameters: Mapping[str, str]) -> list[str]:
+    """The names of the rules whose assertions fail for these parameters (empty: the Rules accept them)."""
+    refusing = []
+    for name, rule in template.get("Rules", {}).items():
+        condition = rule.get("RuleCondition")
+        if condition is not None and not evaluate(condition, parameters, template):
+            continue
+        if not all(evaluate(assertion["Assert"], parameters, template) for assertion in rule["Assertions"]):
+            refusing.append(name)
+    return refusing

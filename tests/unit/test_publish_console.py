@@ -16,6 +16,7 @@ OUTPUTS = {
     "UserPoolId": "us-east-1_abc",
     "UserPoolClientId": "client123",
     "ConsoleUrl": "https://d111.cloudfront.net",
+    "WebSocketUrl": "wss://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/live",
 }
 
 
@@ -66,6 +67,7 @@ def test_every_console_file_and_its_config_are_uploaded_with_their_types(aws: An
     assert config["apiBase"] == "/api"
     assert config["cognitoEndpoint"] == "/cognito"  # the distribution's behaviour: CSP connect-src 'self'
     assert config["region"] == "us-east-1"
+    assert config["webSocketUrl"] == "wss://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/live"  # as output
 
 
 def test_publishing_invalidates_the_distributions_copies(aws: Any) -> None:

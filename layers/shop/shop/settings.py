@@ -146,6 +146,15 @@ class LivePushSettings(LiveConnectionsSettings):
         return self.sdk_endpoint_url or self.connections_endpoint_url
 
 
+class CatalogCacheFlushSettings(EnvSettings):
+    """The Catalog stream's consumer: the REST API stage whose cache it empties, and whether that stage has one
+    (EnableApiCache; without it there is nothing to flush, and the role has no grant to)."""
+
+    rest_api_id: str = Field(alias="REST_API_ID", min_length=1)
+    api_stage_name: str = Field(alias="API_STAGE_NAME", min_length=1)
+    cache_enabled: bool = Field(alias="CATALOG_CACHE_ENABLED")
+
+
 class ConfigurationError(RuntimeError):
     """The function's environment does not match what its code needs."""
 
