@@ -35,7 +35,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from localcloud import moto_hooks
 from localcloud.cognito_keys import PoolKeys, PoolKeySets
 from localcloud.doorbell import Doorbell, queue_name
-from localcloud.dynamodb_direct import DirectDynamoDB
+from localcloud.dynamodb_direct import DirectDynamoDB, stream_answer
 from localcloud.faults import Call, Fault, FaultPlan, FaultRuleError, Rule
 from localcloud.iam import IamEnforcement, Policies, json_object, read_body
 from localcloud.meter import Meter
@@ -233,9 +233,24 @@ class FaultInjection:
         if target.startswith(_DYNAMODB_TARGET):
             return self._dynamodb(target.removeprefix(_DYNAMODB_TARGET), observed, environ, start_response)
         if target.startswith(_DYNAMODB_TARGETS):  # the streams' reads
-            with self.dynamodb_lock:
-                return list(self.app(environ, start_response))
+            return self._streams(target.rsplit(".", 1)[-1], environ, start_response)
         return self.app(environ, start_response)
+
+    def _streams(self, operation: str, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        body = read_body(environ)
+        request = _json_request(body)
+        with self.dynamodb_lock:
+            direct = None
+            if self._direct is not None and request is not None:
+                authorization = str(environ.get("HTTP_AUTHORIZATION", ""))
+                direct = stream_answer(self._direct.account_id, operation, request, authorization)
+            if direct is None:
+                return list(self.app(environ, start_response))
+        start_response(
+            f"{direct.status} {HTTPStatus(direct.status).phrase}",
+            [*direct.headers, ("Content-Length", str(len(direct.body)))],
+        )
+        return [direct.body]
 
     def _sqs(self, operation: str, observed: bool, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if not observed:

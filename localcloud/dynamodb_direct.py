@@ -11,14 +11,17 @@ both paths, answers and errors alike.
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.models import dynamodbstreams_backends
 
 from localcloud.iam import credential_scope
 
@@ -69,6 +72,39 @@ class DirectDynamoDB:
             return Answer(error.code, _headers(), error.get_body().encode(), {"__type": error.error_type})
         answered = result if isinstance(result, dict) else {}
         return Answer(200, _headers(), json.dumps(answered).encode(), answered)
+
+
+def stream_answer(account_id: str, operation: str, request: dict[str, Any], authorization: str) -> Answer | None:
+    """DynamoDB Streams' GetShardIterator and GetRecords (what every stream poller calls, and each table's stream
+    has a poller per function it feeds) from moto's streams backend, as moto's handler makes them; None for any
+    other call, or one moto's full path should answer (its own errors)."""
+    signed = credential_scope(authorization)
+    if operation not in ("GetShardIterator", "GetRecords") or signed is None:
+        return None
+    backend = dynamodbstreams_backends[account_id][signed[1]]
+    try:
+        if operation == "GetRecords":
+            answered = backend.get_records(str(request["ShardIterator"]), int(request.get("Limit") or 1000))
+        else:
+            sequence = request.get("SequenceNumber")
+            iterator = backend.get_shard_iterator(
+                str(request["StreamArn"]),
+                str(request["ShardId"]),
+                str(request["ShardIteratorType"]),
+                cast(Any, int(sequence) if isinstance(sequence, str) else sequence),  # as moto's handler passes it
+            )
+            answered = {"ShardIterator": iterator.arn}
+    except (KeyError, ValueError, TypeError, JsonRESTError):  # moto's path answers a bad call with its own error
+        return None
+    return Answer(200, _headers(), json.dumps(answered, default=_epoch_seconds).encode(), answered)
+
+
+def _epoch_seconds(value: Any) -> float:
+    """A stream record's ApproximateCreationDateTime (moto keeps a naive UTC datetime), as moto's serializer writes a
+    timestamp for DynamoDB Streams' JSON: seconds since the epoch, to the millisecond."""
+    if isinstance(value, datetime):
+        return calendar.timegm(value.timetuple()) + (value.microsecond // 1000) / 1000.0
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _headers() -> list[tuple[str, str]]:

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, unquote
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
+from websockets.protocol import State
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
@@ -191,6 +192,7 @@ class WebSocketApi:
             host,
             port,
             process_request=self._handshake,
+            process_response=self._opened,
             max_size=(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES),
             compression=None,  # API Gateway negotiates no extension
             server_header=None,
@@ -253,8 +255,8 @@ class WebSocketApi:
             }
             try:
                 errored, answer = self._invoke(route.function, event)
-            except Exception:  # Lambda refused the invoke: API Gateway's own failure
-                logger.exception("the $connect integration could not be invoked")
+            except Exception as refused:  # Lambda refused the invoke (throttled, its own failure): API Gateway's 500
+                logger.warning("the $connect integration was not invoked: %r", refused)
                 return _refusal(socket, 500, "Internal server error")
             status = answer.get("statusCode") if isinstance(answer, dict) else None
             if errored or not isinstance(status, int):
@@ -288,8 +290,8 @@ class WebSocketApi:
         }
         try:
             errored, answer = self._invoke(authorizer.function, event)
-        except Exception:
-            logger.exception("the authorizer could not be invoked")
+        except Exception as refused:  # Lambda refused the invoke (throttled, its own failure)
+            logger.warning("the authorizer was not invoked: %r", refused)
             return _refusal(socket, 500, "Internal server error")
         if errored:
             unauthorized = isinstance(answer, dict) and answer.get("errorMessage") == "Unauthorized"
@@ -309,12 +311,19 @@ class WebSocketApi:
 
     # --- an open connection ------------------------------------------------------------------------------
 
+    def _opened(self, socket: ServerConnection, request: Request, response: Response) -> Response:
+        """The connection is open (and @connections can reach it) before the client sees its 101."""
+        with self._lock:
+            connection = self._handshaking.get(socket)
+            if connection is not None and response.status_code == 101:
+                connection.socket = socket
+                connection.last_active = time.time()
+                self._open[connection.connection_id] = connection
+        return response
+
     def _serve_connection(self, socket: ServerConnection) -> None:
         with self._lock:
             connection = self._handshaking.pop(socket)
-            connection.socket = socket
-            connection.last_active = time.time()
-            self._open[connection.connection_id] = connection
         ends_at = connection.connected_at + self._max_duration
         try:
             while True:
@@ -358,8 +367,8 @@ class WebSocketApi:
         }
         try:
             errored, answer = self._invoke(route.function, event)
-        except Exception:
-            logger.exception("a route's integration could not be invoked")
+        except Exception as refused:  # Lambda refused the invoke (throttled, its own failure)
+            logger.warning("a route's integration was not invoked: %r", refused)
             errored, answer = True, None
         if errored:
             self._send_error(connection, "Internal server error", request_id)
@@ -395,12 +404,16 @@ class WebSocketApi:
         }
         try:
             self._invoke(route.function, event)  # what it answers goes nowhere: the client is gone
-        except Exception:
-            logger.exception("the $disconnect integration could not be invoked")
+        except Exception as refused:  # Lambda refused the invoke (throttled, its own failure)
+            logger.warning("the $disconnect integration was not invoked: %r", refused)
 
     def _send(self, connection: _Connection, data: str | bytes) -> None:
         if connection.socket is None:
             raise Gone(connection.connection_id)
+        # Open from API Gateway's side as soon as $connect answered: the 101 may still be on its way out.
+        deadline = time.monotonic() + 1.0
+        while connection.socket.state is State.CONNECTING and time.monotonic() < deadline:
+            time.sleep(0.005)
         try:
             connection.socket.send(data)
         except ConnectionClosed as closed:

@@ -234,3 +234,33 @@ def test_a_rung_queue_is_polled_at_once_not_at_the_next_interval(endpoints: tupl
 
     assert delivered
     assert delivered[0] - sent < IDLE_POLL_SECONDS / 2
+
+
+def test_a_streams_reads_are_answered_as_moto_answers_them(endpoints: tuple[str, str, Doorbell]) -> None:
+    ours, motos, _ = endpoints
+    dynamodb = client("dynamodb", ours)
+    create_orders_table(dynamodb, "streamed-orders")
+    arn = dynamodb.update_table(
+        TableName="streamed-orders", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    )["TableDescription"]["LatestStreamArn"]
+    dynamodb.put_item(TableName="streamed-orders", Item={"pk": {"S": "c"}, "sk": {"S": "o"}, "n": {"N": "1"}})
+    dynamodb.update_item(
+        TableName="streamed-orders",
+        Key={"pk": {"S": "c"}, "sk": {"S": "o"}},
+        UpdateExpression="SET n = :two",
+        ExpressionAttributeValues={":two": {"N": "2"}},
+    )
+
+    answers = []
+    for url in (ours, motos):
+        streams = client("dynamodbstreams", url)
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        page = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=10)
+        assert page["NextShardIterator"].startswith(arn)
+        answers.append(page["Records"])
+
+    assert [record["eventName"] for record in answers[0]] == ["INSERT", "MODIFY"]
+    assert answers[0] == answers[1]
+    with pytest.raises(ClientError):  # an iterator moto never made: moto's own error, by its full path
+        client("dynamodbstreams", ours).get_records(ShardIterator=f"{arn}|1|nothing")
