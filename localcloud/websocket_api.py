@@ -37,8 +37,8 @@ from urllib.parse import parse_qsl, unquote
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
-from websockets.protocol import State
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.sync.server import Server, ServerConnection, serve
 
 from localcloud.gateway import request_time
