@@ -280,7 +280,30 @@ class IamEnforcement:
                     f"identity-based policy allows the {request.action} action"
                 )
                 return access_denied(service, message, start_response)
+        if service == "s3" and requests and requests[0].action in ("s3:GetObject", "s3:GetObjectVersion"):
+            return self._s3_read(access_key, requests[0], environ, start_response)
         return self.app(environ, start_response)
+
+    def _s3_read(
+        self, access_key: str, request: Request, environ: Environ, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """S3 tells a caller that a key does not exist (404 NoSuchKey) only when it may list the bucket: to any other
+        caller a missing key is 403 AccessDenied, as if it were there and refused."""
+        answered: list[Any] = []
+
+        def keep(status: str, headers: Any, *rest: Any) -> Any:
+            answered[:] = [status, headers, rest]
+            return lambda _data: None
+
+        body = b"".join(self.app(environ, keep))
+        status, headers, rest = answered
+        if status.startswith("404"):
+            bucket_arn = request.resource.split("/", 1)[0]
+            if not self.policies.decide(access_key, Request("s3:ListBucket", bucket_arn)).allowed:
+                message = f"Access Denied: {request.action} on {request.resource} of a key that does not exist"
+                return access_denied("s3", message, start_response)
+        start_response(status, headers, *rest)
+        return [body]
 
 
 class UnknownCall(Exception):

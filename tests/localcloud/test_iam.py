@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.iam import Policies, PolicyError, Request, requested
+from localcloud.iam import IamEnforcement, Policies, PolicyError, Request, requested
 
 ROLE = "arn:aws:iam::123456789012:role/shop-Role"
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/shop-OrdersTable"
@@ -149,3 +149,41 @@ def test_rest_and_query_calls_name_their_action_and_resource(
     (needed,) = call(service, method, path, body, QUERY_STRING=query)
 
     assert (needed.action, needed.resource) == expected
+
+
+@pytest.mark.parametrize(
+    ("grants", "key", "status"),
+    [
+        (["s3:GetObject"], "there.png", "200 OK"),
+        (["s3:GetObject"], "missing.png", "403 Forbidden"),  # S3 says nothing of a missing key to this caller
+        (["s3:GetObject", "s3:ListBucket"], "missing.png", "404 Not Found"),
+    ],
+)
+def test_a_missing_key_is_404_only_to_a_caller_that_may_list_the_bucket(
+    grants: list[str], key: str, status: str
+) -> None:
+    statements = [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::images/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::images"},
+    ]
+    policies = role(*[statement for statement in statements if statement["Action"] in grants])
+    access_key = policies.credentials_for(ROLE, "resizer")["AWS_ACCESS_KEY_ID"]
+
+    def s3(environ: dict[str, Any], start_response: Any) -> list[bytes]:  # moto's answer for the one key it holds
+        found = environ["PATH_INFO"] == "/images/there.png"
+        start_response("200 OK" if found else "404 Not Found", [("Content-Type", "application/xml")])
+        return [b"picture" if found else b"<Error><Code>NoSuchKey</Code></Error>"]
+
+    answered: list[str] = []
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": f"/images/{key}",
+        "CONTENT_LENGTH": "0",
+        "wsgi.input": io.BytesIO(b""),
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={access_key}/20261204/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host, Signature=x",
+    }
+    body = b"".join(IamEnforcement(s3, policies, "us-east-1")(environ, lambda line, headers: answered.append(line)))
+
+    assert answered == [status]
+    assert (b"AccessDenied" in body) == (status == "403 Forbidden")

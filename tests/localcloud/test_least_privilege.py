@@ -74,12 +74,6 @@ UNUSED_ON_PURPOSE: dict[tuple[str, str, str], str] = {
     ("NotificationSenderFunctionRole", "ses:SendEmail", "identity/*"): "only with a SenderEmail (none locally)",
     ("LivePushRole", "dynamodb:DeleteItem", "IdempotencyTable"): "a message API Gateway refused (throttled, "
     "unreachable) gives its delivery claim back",
-    (
-        "ImageResizerFunctionRole",
-        "s3:ListBucket",
-        "shop-imagesbucket",
-    ): "S3 answers a missing original 404, not 403, only to a "
-    "caller that may list the bucket; the local endpoint does not make that check",
 }
 
 
