@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, event_source
@@ -17,81 +16,11 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import 
     KinesisFirehoseRecord,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from boto3.dynamodb.types import TypeDeserializer
 
 from shop.observability import logger, tracer
+from shop.usecases.order_history import MalformedChange, order_event_row
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
-# The row's columns, in the order of the Glue table's (template.yaml, OrderHistoryTable).
-ROW_KEYS = (
-    "orderId",
-    "customerId",
-    "status",
-    "previousStatus",
-    "eventName",
-    "totalCents",
-    "at",
-    "failureReason",
-    "approximateCreationDateTime",
-)
-EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
-_deserializer = TypeDeserializer()
-
-
-class MalformedChange(ValueError):
-    """The record is not a DynamoDB change of an order as DynamoDB writes it to Kinesis."""
-
-
-def _image(change: dict[str, Any], name: str) -> dict[str, Any] | None:
-    attributes = change["dynamodb"].get(name)
-    if attributes is None:
-        return None
-    return {key: _deserializer.deserialize(value) for key, value in attributes.items()}
-
-
-def _iso_from_epoch_millis(value: Any) -> str:
-    # DynamoDB writes ApproximateCreationDateTime to Kinesis in epoch milliseconds (the table's default precision).
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MalformedChange("ApproximateCreationDateTime is not epoch milliseconds")
-    moment = datetime.fromtimestamp(value / 1000, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def order_event_row(change: dict[str, Any]) -> dict[str, Any] | None:
-    """The change's order-event row, or None when it is not an order's status change (an approval, a payment, a
-    stock marker, or an order write that left its status alone)."""
-    try:
-        event_name = change["eventName"]
-        new, old = _image(change, "NewImage"), _image(change, "OldImage")
-        changed_at = _iso_from_epoch_millis(change["dynamodb"]["ApproximateCreationDateTime"])
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise MalformedChange(f"not a DynamoDB change record: {exc!r}") from exc
-    if event_name not in EVENT_NAMES:
-        raise MalformedChange(f"unknown eventName {event_name!r}")
-    image = new if new is not None else old
-    if image is None:
-        raise MalformedChange("a change record with neither image")
-    if image.get("kind") != "ORDER":
-        return None
-    previous_status = old.get("status") if old is not None else None
-    if event_name == "MODIFY" and new is not None and new.get("status") == previous_status:
-        return None
-    try:
-        row = {
-            "orderId": str(image["orderId"]),
-            "customerId": str(image["customerId"]),
-            "status": str(image["status"]),
-            "previousStatus": previous_status,
-            "eventName": event_name,
-            "totalCents": int(image["totalCents"]),
-            # When the order says the change happened; a removal is dated by DynamoDB's own clock.
-            "at": str(new["updatedAt"]) if new is not None else changed_at,
-            "failureReason": image.get("failureReason"),
-            "approximateCreationDateTime": changed_at,
-        }
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedChange(f"an order item without {exc!r}") from exc
-    return row
 
 
 def transform(record: KinesisFirehoseRecord) -> KinesisFirehoseDataTransformationRecord:

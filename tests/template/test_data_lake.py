@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from localcloud.template import load_stack, read_sam
-from tests.support.fixtures import load_function
+from shop.usecases.order_history import ROW_KEYS
 from tests.template import checks
 
 STREAM_ARN = {"Fn::Sub": "arn:${AWS::Partition}:kinesis:${AWS::Region}:${AWS::AccountId}:stream/${OrderHistoryStream}"}
@@ -160,7 +160,7 @@ def test_the_glue_table_columns_are_the_rows_the_function_writes(resources: dict
     storage = table["StorageDescriptor"]
 
     # Glue keeps column names in lower case; the JSON SerDe matches the rows' keys case-insensitively.
-    assert [c["Name"] for c in storage["Columns"]] == [key.lower() for key in load_function("order_history").ROW_KEYS]
+    assert [c["Name"] for c in storage["Columns"]] == [key.lower() for key in ROW_KEYS]
     assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
     assert storage["Location"] == {"Fn::Sub": "s3://${OrderHistoryBucket}/orders/"}

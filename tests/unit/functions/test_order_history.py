@@ -14,6 +14,7 @@ import pytest
 
 from shop.domain.models import OrderStatus
 from shop.domain.ordering import utc_now
+from shop.usecases.order_history import ROW_KEYS
 from tests.support.context import FakeLambdaContext
 from tests.support.fixtures import load_function, read_event
 from tests.unit.functions.given import an_order, order_item
@@ -219,4 +220,4 @@ def test_an_order_as_the_orders_table_writes_it_flattens(order_history: ModuleTy
         "failureReason": None,
         "approximateCreationDateTime": None,
     }
-    assert tuple(row) == order_history.ROW_KEYS
+    assert tuple(row) == ROW_KEYS
