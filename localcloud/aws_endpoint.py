@@ -385,29 +385,12 @@ class FaultInjection:
             return self._control(environ, start_response)
         if path == OUTPUTS_PATH:
             return self._serve_outputs(environ, start_response)
-        if self.connections is not None and CONNECTIONS_PATH in path:
-            return self._manage_connections(self.connections, environ, start_response)
-        if self.stage_cache is not None and path.endswith(STAGE_CACHE_PATH):
-            answer = self.stage_cache(str(environ.get("REQUEST_METHOD", "GET")), path)
-            if answer is not None:
-                status, headers, body = answer
-                start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(body)))])
-                return [body]
-        return None
-
-    def _manage_connections(
-        self,
-        connections: Callable[[str, str, bytes], tuple[int, list[tuple[str, str]], bytes] | None],
-        environ: Environ,
-        start_response: StartResponse,
-    ) -> list[bytes] | None:
         method = str(environ.get("REQUEST_METHOD", "GET"))
-        answer = connections(method, str(environ.get("PATH_INFO", "")), read_body(environ))
-        if answer is None:
-            return None
-        status, headers, body = answer
-        start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(body)))])
-        return [body]
+        if self.connections is not None and CONNECTIONS_PATH in path:
+            return _sent(self.connections(method, path, read_body(environ)), start_response)
+        if self.stage_cache is not None and path.endswith(STAGE_CACHE_PATH):
+            return _sent(self.stage_cache(method, path), start_response)
+        return None
 
     def _serve_outputs(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") != "GET":
@@ -557,6 +540,15 @@ def _key_names(account_id: str, region: str, table_name: str) -> list[str]:
     if table is None:
         raise LookupError(table_name)
     return [name for name in (table.hash_key_attr, table.range_key_attr) if name]
+
+
+def _sent(answer: tuple[int, list[tuple[str, str]], bytes] | None, start_response: StartResponse) -> list[bytes] | None:
+    """A local API's answer (status, headers, body) sent as it is; None when the request was not that API's."""
+    if answer is None:
+        return None
+    status, headers, body = answer
+    start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _respond(

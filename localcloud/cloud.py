@@ -193,7 +193,7 @@ class LocalCloud:
         )
         functions.hook_into(moto_account)
         websocket_url = self._start_websocket_apis(provisioned, functions)
-        console_url = self._start_gateway(provisioned, websocket_url)
+        console_url = self._start_gateway(provisioned, functions, websocket_url)
         moto_account.confirmations = post_confirmations(provisioned, functions)
         self._pollers = start_event_sources(
             provisioned,
@@ -355,7 +355,7 @@ class LocalCloud:
     # ------------------------------------------------------------------------------------------------------
     # The API and the console behind the distribution
     # ------------------------------------------------------------------------------------------------------
-    def _start_gateway(self, provisioned: Provisioner, websocket_url: str = "") -> str:
+    def _start_gateway(self, provisioned: Provisioner, functions: Functions, websocket_url: str = "") -> str:
         routes = [route for body in provisioned.rest_apis.values() for route in routes_from_rest_api(body)]
         verifier = None
         pool_id = provisioned.resolver.refs.get("UserPool")
@@ -432,7 +432,7 @@ class LocalCloud:
                     )
         self._distribution = Distribution(
             api,
-            edge=self._edge_functions(provisioned),
+            edge=self._edge_functions(provisioned, functions),
             static_dir=static if static.is_dir() else None,
             extra_files={"/config.json": json.dumps(console_config).encode()},
             cognito_url=f"{self.aws_url}/" if pool_id else None,
@@ -442,7 +442,7 @@ class LocalCloud:
         port = self._distribution.start("127.0.0.1", self.api_port)
         return f"http://127.0.0.1:{port}"
 
-    def _edge_functions(self, provisioned: Provisioner) -> EdgeFunctions | None:
+    def _edge_functions(self, provisioned: Provisioner, functions: Functions) -> EdgeFunctions | None:
         """The distribution's origin-request functions (Lambda@Edge), run in their workers; None without any."""
         behaviours = [
             behaviour
@@ -452,12 +452,6 @@ class LocalCloud:
         if not behaviours:
             return None
         s3 = self.client("s3")
-
-        def invoke(function: str, event: dict[str, Any]) -> tuple[bool, Any]:
-            result = self.functions.runtime.invoke(function, event) if self.functions else None
-            if result is None:
-                raise RuntimeError("the local cloud's functions are not started")
-            return result.errored, json.loads(result.payload) if result.payload else None
 
         def fetch_object(bucket: str, key: str) -> tuple[str, bytes] | None:
             try:
@@ -469,7 +463,7 @@ class LocalCloud:
         distribution = next(iter(provisioned.physical_names("AWS::CloudFront::Distribution").values()), "")
         return EdgeFunctions(
             behaviours,
-            invoke=invoke,
+            invoke=functions.answer,
             fetch_object=fetch_object,
             distribution_domain=f"{distribution.lower()}.cloudfront.net",
             distribution_id=distribution,
@@ -479,15 +473,11 @@ class LocalCloud:
         """Each WebSocket API's stage on a port of its own; its @connections API at the AWS endpoint. Returns the
         first one's URL ("" when the template has none)."""
 
-        def invoke(function: str, event: dict[str, Any]) -> tuple[bool, Any]:
-            result = functions.runtime.invoke(function, event)  # a refusal raises: API Gateway's 500
-            return result.errored, json.loads(result.payload) if result.payload else None
-
         idle, longest = self.websocket_limits
         for definition in websocket_definitions(provisioned.records, provisioned.resolver.refs):
             api = WebSocketApi(
                 definition,
-                invoke=invoke,
+                invoke=functions.answer,
                 account_id=self.account_id,
                 region=self.region,
                 idle_timeout_seconds=idle,

@@ -89,6 +89,12 @@ class Functions:
         """Call a function by logical id (what the gateway and tests use)."""
         return self.runtime.invoke(self._provisioned.function_names[logical_id], event)
 
+    def answer(self, function: str, event: dict[str, Any]) -> tuple[bool, Any]:
+        """Invoke a function by name or ARN: whether it failed, and its answer's JSON. Lambda's refusals raise, for the
+        caller to answer as its service does (API Gateway's 500, CloudFront's 503)."""
+        result = self.runtime.invoke(function, event)
+        return result.errored, json.loads(result.payload) if result.payload else None
+
     def names_of(self, target: str) -> tuple[str, ...]:
         """Every name a fault rule may use for a function: as invoked, its physical name, its logical id."""
         return (target, *self._provisioned.names_of(parse_function_name(target)[0]))
