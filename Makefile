@@ -26,7 +26,7 @@ STACK ?= order-fulfillment-dev
 CONFIG_ENV ?= default
 SRC := functions layers/shop/shop localcloud tools tests benchmarks
 
-.PHONY: help install browser run token invoke demo chaos publish-console format lint types test check build deploy bench seed seed-images openapi clean redrive e2e
+.PHONY: help install browser run token invoke demo chaos publish-console format lint types test check build deploy bench seed seed-images openapi clean redrive e2e restore-check
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -108,8 +108,8 @@ deploy: build ## sam deploy with samconfig.toml's CONFIG_ENV (default|dev|prod);
 publish-console: install ## Upload web/ and its config.json (from STACK's outputs) to the console bucket; invalidate CloudFront
 	python -m tools.publish_console --stack $(STACK)
 
-seed: install ## Fill the Catalog with the demo products: STACK=<stack> (or TABLE=<name>; AWS_ENDPOINT_URL for local)
-	python -m tools.seed $(if $(TABLE),--table $(TABLE),--stack $(STACK))
+seed: install ## Fill the Catalog with the demo products, or FROM=s3://bucket/key (DynamoDB JSON or CSV, .gz ok; FORMAT=csv|dynamodb-json): STACK=<stack> (or TABLE=<name>; AWS_ENDPOINT_URL for local)
+	python -m tools.seed $(if $(TABLE),--table $(TABLE),--stack $(STACK))$(if $(FROM), --from $(FROM))$(if $(FORMAT), --format $(FORMAT))
 
 seed-images: install ## Upload the demo products' images to the images bucket: STACK=<stack> (or BUCKET=<name>; AWS_ENDPOINT_URL for local)
 	python -m tools.seed_images $(if $(BUCKET),--bucket $(BUCKET),--stack $(STACK))
@@ -120,6 +120,10 @@ e2e: install ## The end-to-end story against a deployed stack (STACK=...; AWS cr
 
 redrive: install ## List what is open past every retry; APPLY=1 redrives it (STACK=<stack> or LOCAL=<aws url>; OLDER_THAN=60 min)
 	python -m tools.redrive $(if $(LOCAL),--local $(LOCAL),--stack $(STACK)) --older-than $(OLDER_THAN) $(if $(filter 1,$(APPLY)),--apply)
+
+restore-check: install ## Compare a restored Orders table with the live one (docs/backups.md): TABLE=<live> RESTORED=<restored> [AS_OF=<its time>]
+	@[ -n "$(TABLE)" ] && [ -n "$(RESTORED)" ] || { echo 'usage: make restore-check TABLE=<live Orders table> RESTORED=<restored table>'; exit 2; }
+	python -m tools.restore_check --table $(TABLE) --restored $(RESTORED) $(if $(AS_OF),--as-of $(AS_OF))
 
 openapi: install ## Regenerate docs/openapi.json from the code
 	python -m tools.openapi --write

@@ -39,6 +39,7 @@ from localcloud.dynamodb_direct import DirectDynamoDB, stream_answer
 from localcloud.faults import Call, Fault, FaultPlan, FaultRuleError, Rule
 from localcloud.iam import IamEnforcement, Policies, json_object, read_body
 from localcloud.meter import Meter
+from localcloud.table_exports import OPERATIONS as EXPORT_OPERATIONS
 
 CONTROL_PATH = "/_localcloud/faults"
 OUTPUTS_PATH = "/_localcloud/outputs"
@@ -216,6 +217,9 @@ class FaultInjection:
         # API Gateway's FlushStageCache for the local gateway's stage cache (localcloud.api_cache): (method, path) ->
         # its answer, or None for a request that is not its. Set when the stage caches.
         self.stage_cache: Callable[[str, str], tuple[int, list[tuple[str, str]], bytes] | None] | None = None
+        # DynamoDB's exports to S3 (localcloud.table_exports): (operation, body) -> its answer. Set once the stack is
+        # up; moto's own export writes no manifest and ignores the export's time.
+        self.table_exports: Callable[[str, bytes], tuple[int, list[tuple[str, str]], bytes]] | None = None
         # Held by every DynamoDB (and DynamoDB Streams) request, and by anything in this process that changes
         # moto's tables directly (the TTL reaper).
         self.dynamodb_lock = threading.RLock()
@@ -264,6 +268,9 @@ class FaultInjection:
     def _dynamodb(self, operation: str, observed: bool, environ: Environ, start_response: StartResponse) -> list[bytes]:
         """The shop's table calls (not an observer's) may meet a fault and are metered, both from the body as sent."""
         body = read_body(environ)
+        if self.table_exports is not None and operation in EXPORT_OPERATIONS:
+            with self.dynamodb_lock:  # the export reads the table and its change log as of one moment
+                return _sent(self.table_exports(operation, body), start_response) or []
         request = _json_request(body)  # None: malformed, which moto answers itself
         answer = self._dynamodb_fault(operation, request) if request is not None and not observed else None
         if answer is not None:

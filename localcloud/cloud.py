@@ -31,17 +31,20 @@ from localcloud.distribution import Distribution
 from localcloud.doorbell import Doorbell, queue_name
 from localcloud.edge import default_viewer_response_code, viewer_response_headers
 from localcloud.edge_lambda import EdgeFunctions, origin_requests
-from localcloud.event_sources import post_confirmations, start_event_sources
+from localcloud.event_sources import data_streams, post_confirmations, start_event_sources
 from localcloud.faults import FaultPlan, Injection
+from localcloud.firehose import DeliveryStream
 from localcloud.function_logs import FunctionLogs
 from localcloud.functions import FAKE_CREDENTIALS, Functions
 from localcloud.gateway import Gateway
 from localcloud.iam import Policies
+from localcloud.kinesis_forwarding import KinesisStreamingDestination
 from localcloud.meter import Meter
 from localcloud.pollers import Pollers
 from localcloud.provisioning import Provisioner
 from localcloud.resolve import NO_VALUE, Resolver, Unresolvable, parameter_values
 from localcloud.rest_api import routes_from_rest_api
+from localcloud.table_exports import TableExports
 from localcloud.template import ROOT, TEMPLATE, Stack, read_sam, to_cloudformation
 from localcloud.throttling import Throttle, UsagePlan
 from localcloud.websocket_api import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS, WebSocketApi
@@ -128,6 +131,9 @@ class LocalCloud:
         self._distribution: Distribution | None = None
         self._pollers: Pollers | None = None
         self.websocket_apis: list[WebSocketApi] = []
+        # The order history's streams (docs/data-lake.md): the tables' Kinesis destinations and Firehose deliveries.
+        self.table_streams: list[KinesisStreamingDestination] = []
+        self.deliveries: list[DeliveryStream] = []
         # API Gateway's WebSocket limits: 10 minutes idle, 2 hours in all (tests shorten them).
         self.websocket_limits = (IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS)
         self._state_keeper: state.StateKeeper | None = None
@@ -192,9 +198,11 @@ class LocalCloud:
             log=self.log,
         )
         functions.hook_into(moto_account)
+        self.aws_endpoint.table_exports = TableExports(account, self.region).answer
         websocket_url = self._start_websocket_apis(provisioned, functions)
         console_url = self._start_gateway(provisioned, functions, websocket_url)
         moto_account.confirmations = post_confirmations(provisioned, functions)
+        self.table_streams, self.deliveries = data_streams(provisioned, functions, self.aws_endpoint.dynamodb_lock)
         self._pollers = start_event_sources(
             provisioned,
             functions,
@@ -204,6 +212,7 @@ class LocalCloud:
             doorbell=self.doorbell,
             dynamodb_lock=self.aws_endpoint.dynamodb_lock,
             poll_interval=self.poll_interval,
+            also=[*self.table_streams, *self.deliveries],
         )
         self.endpoints = Endpoints(
             aws=aws_url,
@@ -229,6 +238,11 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop everything started, in reverse order; a failure stopping one part does not stop the rest."""
+        for delivery in self.deliveries:  # what Firehose still buffers goes to the lake, before the last snapshot
+            try:
+                delivery.flush()
+            except Exception as exc:  # shutting down: report it and go on stopping the rest
+                self.log(f"while flushing {delivery!r}: {exc!r}")
         if self._state_keeper is not None:  # first, while every part still holds its data
             try:
                 self._state_keeper.stop()
@@ -244,6 +258,7 @@ class LocalCloud:
                 self.log(f"while stopping {type(part).__name__}: {exc!r}")
         self._pollers = self._distribution = self.functions = self._moto = None
         self.websocket_apis = []
+        self.table_streams, self.deliveries = [], []
         if self._moto_account is not None:  # the account's data goes, and moto's hooks with the last cloud
             moto_hooks.reset_account(self._moto_account.account_id)
             moto_hooks.release(self._moto_account)
@@ -291,6 +306,13 @@ class LocalCloud:
         if self.functions is None:
             raise RuntimeError("the local cloud is not started")
         return self.functions.invoke(logical_id, event)
+
+    def flush_order_history(self, timeout: float = 30.0) -> int:
+        """Every change so far into the lake now: the event sources drained (the changes through Kinesis and the
+        transformation), then each delivery's buffer written whatever its age or size (a delivery stream flushes
+        itself by its buffering hints otherwise). Returns the objects written."""
+        self.drain(timeout)
+        return sum(delivery.flush() for delivery in self.deliveries)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every event source is idle (tests, the demo)."""

@@ -5,14 +5,18 @@ PostConfirmation triggers; all run by one set of pollers (localcloud.pollers), w
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 from localcloud import pollers
 from localcloud.doorbell import Doorbell
 from localcloud.faults import Call, FaultPlan
+from localcloud.firehose import DeliveryStream, transform_with
 from localcloud.functions import Functions
+from localcloud.kinesis_forwarding import KinesisStreamingDestination
 from localcloud.provisioning import Provisioner
 from localcloud.triggers import PostConfirmation, PostConfirmations
 
@@ -27,17 +31,64 @@ def start_event_sources(
     doorbell: Doorbell,
     dynamodb_lock: threading.RLock,
     poll_interval: float,
+    also: Sequence[pollers.PolledSource] = (),
 ) -> pollers.Pollers:
-    """Every event source of the stack, polling (the asynchronous invocations' queue included)."""
+    """Every event source of the stack, polling (the asynchronous invocations' queue included), and `also` (the
+    order history's streams, from data_streams)."""
     items: list[Any] = [
         *_mappings(provisioned, functions, sqs=sqs, streams=streams, faults=faults),
         *_schedules(provisioned, functions),
         *_ttl_reapers(provisioned, dynamodb_lock),
         functions.asynchronous,
+        *also,
     ]
     running = pollers.Pollers(items, interval_seconds=poll_interval, doorbell=doorbell)
     running.start()
     return running
+
+
+def data_streams(
+    provisioned: Provisioner, functions: Functions, dynamodb_lock: threading.RLock
+) -> tuple[list[KinesisStreamingDestination], list[DeliveryStream]]:
+    """The tables' Kinesis data stream destinations (KinesisStreamSpecification) and the Firehose delivery streams
+    that read Kinesis streams into S3 (docs/data-lake.md), with the transformation function run by the runtime."""
+    kinesis_lock = threading.RLock()  # moto's Kinesis shards take one writer or reader at a time
+    destinations = [
+        KinesisStreamingDestination(
+            account_id=provisioned.account_id,
+            region=provisioned.region,
+            table_name=name,
+            stream_name=str(props["KinesisStreamSpecification"]["StreamArn"]).rsplit("/", 1)[1],
+            dynamodb_lock=dynamodb_lock,
+            kinesis_lock=kinesis_lock,
+        )
+        for name, props in provisioned.tables.values()
+        if props.get("KinesisStreamSpecification")
+    ]
+    s3 = provisioned.client("s3")
+    invoke = pollers.invoke_with(functions.runtime)
+    deliveries = []
+    for logical_id, props in provisioned.records.get("AWS::KinesisFirehose::DeliveryStream", {}).items():
+        processors = props.get("ExtendedS3DestinationConfiguration", {}).get("ProcessingConfiguration", {})
+        function = next(
+            (
+                str(parameter["ParameterValue"])
+                for processor in processors.get("Processors", [])
+                for parameter in processor.get("Parameters", [])
+                if parameter.get("ParameterName") == "LambdaArn"
+            ),
+            None,
+        )
+        deliveries.append(
+            DeliveryStream.from_properties(
+                str(provisioned.resolver.refs[logical_id]),
+                props,
+                put_object=lambda bucket, key, body: s3.put_object(Bucket=bucket, Key=key, Body=body),
+                transform=transform_with(invoke, function) if function else None,
+                kinesis_lock=kinesis_lock,
+            )
+        )
+    return destinations, deliveries
 
 
 def post_confirmations(provisioned: Provisioner, functions: Functions) -> PostConfirmations:
@@ -127,16 +178,28 @@ def _schedules(provisioned: Provisioner, functions: Functions) -> list[Any]:
             f"arn:aws:events:{provisioned.region}:{provisioned.account_id}:rule/{provisioned.stack_name}-{logical_id}"
         )
         for target in rule.get("Targets", []) if expression else []:
+            arn = str(target["Arn"])
             items.append(
                 pollers.Schedule(
-                    function=str(target["Arn"]),
+                    function=arn,
                     expression=str(expression),
-                    # EventBridge invokes a function asynchronously: Lambda retries it, and reports what fails.
-                    invoke=partial(functions.asynchronous.submit, source=(rule_arn, logical_id)),
+                    # EventBridge starts a state machine's execution with the event as its input, and invokes a
+                    # function asynchronously: Lambda retries it, and reports what fails.
+                    invoke=partial(_start_execution, provisioned, logical_id)
+                    if arn.startswith("arn:aws:states:")
+                    else partial(functions.asynchronous.submit, source=(rule_arn, logical_id)),
                     rule_arn=rule_arn,
                 )
             )
     return items
+
+
+def _start_execution(provisioned: Provisioner, rule: str, state_machine_arn: str, event: dict[str, Any]) -> None:
+    # EventBridge names an execution it starts with a unique id; the rule's name keeps it readable here.
+    name = f"{rule}-{event['id']}"[:80]
+    provisioned.client("stepfunctions").start_execution(
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(event)
+    )
 
 
 def _ttl_reapers(provisioned: Provisioner, dynamodb_lock: threading.RLock) -> list[Any]:

@@ -381,6 +381,20 @@ def _dynamodb(operation: str, request: Mapping[str, Any], arn: str) -> Iterator[
                     f"dynamodb:{_TRANSACT_ACTIONS.get(kind, kind)}", f"{arn}table/{inner.get('TableName', '')}"
                 )
         return
+    if operation == "ExportTableToPointInTime":
+        # DynamoDB writes the export's objects as its caller: the caller needs these on the destination too.
+        yield Request("dynamodb:ExportTableToPointInTime", str(request.get("TableArn", "")))
+        prefix = str(request.get("S3Prefix") or "").strip("/")
+        objects = f"arn:aws:s3:::{request.get('S3Bucket', '')}/{prefix + '/' if prefix else ''}AWSDynamoDB/*"
+        yield Request("s3:PutObject", objects)
+        yield Request("s3:AbortMultipartUpload", objects)
+        return
+    if operation == "DescribeExport":
+        yield Request("dynamodb:DescribeExport", str(request.get("ExportArn", "")))
+        return
+    if operation == "ListExports":
+        yield Request("dynamodb:ListExports", "*")
+        return
     if "RequestItems" in request:  # BatchGetItem, BatchWriteItem
         for table in request["RequestItems"]:
             yield Request(f"dynamodb:{operation}", f"{arn}table/{table}")

@@ -119,6 +119,10 @@ class Provisioner:
         self.edge_functions: dict[str, str] = {}  # CloudFront Function logical id -> its code
         self._runtimes_missing: set[str] = set()  # runtimes whose interpreter is not installed (said once)
 
+    def client(self, service: str) -> Any:
+        """A boto3 client of this cloud's AWS endpoint (for the event sources that call a service as AWS does)."""
+        return self._client(service)
+
     def provision_all(self) -> None:
         resources = self.stack.cloudformation["Resources"]
         for logical_id in creation_order(resources):
@@ -411,6 +415,25 @@ class Provisioner:
         ]
         self._set(logical_id, "local", RootResourceId="root")
 
+    def _kinesis_stream(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        """A Kinesis data stream in moto (on-demand, as the template's is; the retention is kept, not enforced). A
+        table's KinesisStreamSpecification names it: localcloud.kinesis_forwarding forwards the table's changes."""
+        name = self._name(logical_id, props.get("Name"), 128)
+        mode = props.get("StreamModeDetails", {"StreamMode": "PROVISIONED"})
+        request: dict[str, Any] = {"StreamName": name, "StreamModeDetails": mode}
+        if mode.get("StreamMode") != "ON_DEMAND":
+            request["ShardCount"] = int(props.get("ShardCount", 1))
+        kinesis = self._client("kinesis")
+        kinesis.create_stream(**request)
+        arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+        self._set(logical_id, name, Arn=arn)
+
+    def _delivery_stream(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+        """A Firehose delivery stream: kept for localcloud.firehose, which delivers it from the event sources."""
+        name = self._name(logical_id, props.get("DeliveryStreamName"), 64)
+        self.records.setdefault("AWS::KinesisFirehose::DeliveryStream", {})[logical_id] = props
+        self._set(logical_id, name, Arn=self._arn("firehose", f"deliverystream/{name}"))
+
     def _keep(self, logical_id: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
         """Event source mappings, schedules, invoke configs, a WebSocket API's routes, integrations and authorizers:
         read later by the parts that serve them."""
@@ -520,5 +543,7 @@ _PROVISIONERS: dict[str, Callable[[Provisioner, str, dict[str, Any], dict[str, A
     "AWS::ApiGatewayV2::Authorizer": Provisioner._keep,
     "AWS::Lambda::EventSourceMapping": Provisioner._keep,
     "AWS::Events::Rule": Provisioner._keep,
+    "AWS::Kinesis::Stream": Provisioner._kinesis_stream,
+    "AWS::KinesisFirehose::DeliveryStream": Provisioner._delivery_stream,
     "AWS::Lambda::EventInvokeConfig": Provisioner._keep,
 }

@@ -41,6 +41,7 @@ os.environ.update(
         "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:test-order",
         "NOTIFICATIONS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:test-notifications",
         "REPORTS_BUCKET_NAME": "test-reports",
+        "ORDERS_TABLE_ARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE_NAMES['OrdersTable']}",
         "ORDER_SLA_HOURS": "48",
         "SENDER_EMAIL": "",
         "PAYMENT_PROVIDER_FUNCTION_NAME": "test-payment-provider",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from contextlib import ExitStack
 from typing import Any
 
@@ -120,10 +121,9 @@ def usage(shop: Shop) -> dict[str, Any]:
     # An admin reads any order by its id alone (the byOrderId index).
     read = requests.get(f"{api}/orders/{order_id}", headers=approver, timeout=10)
     assert (read.status_code, read.json().get("orderId")) == (200, order_id), read.text
-    nightly = shop.client("lambda").invoke(
-        FunctionName=shop.cloud.function_names["NightlyReportFunction"], Payload=b"{}"
-    )
-    assert "FunctionError" not in nightly, nightly["Payload"].read()
+    # The nightly workflow: the export and the sweep, then the sales report read from the export.
+    nightly = run_nightly_report(shop)
+    assert nightly["status"] == "SUCCEEDED", nightly
     # Product images at the edge: a picture resized from its original, and one whose original is missing (a 404
     # that needs the bucket's listing rather than an AccessDenied).
     upload(str(shop.endpoints.outputs["ImagesBucketName"]), shop.client("s3"))
@@ -139,6 +139,21 @@ def usage(shop: Shop) -> dict[str, Any]:
     assert report.status_code == 200, report.text
     usage: dict[str, Any] = report.json()
     return usage
+
+
+def run_nightly_report(shop: Shop) -> dict[str, Any]:
+    """One execution of the nightly report workflow, as its schedule starts it; its description once it ended."""
+    sfn = shop.client("stepfunctions")
+    [machine] = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"].endswith("-nightly-report")]
+    execution = sfn.start_execution(
+        stateMachineArn=machine["stateMachineArn"], name=f"nightly-{uuid.uuid4().hex[:8]}", input="{}"
+    )["executionArn"]
+    deadline = time.monotonic() + 60
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the nightly report workflow did not end"
+        time.sleep(0.2)
+    found: dict[str, Any] = described
+    return found
 
 
 def role_arns(shop: Shop) -> dict[str, str]:
@@ -202,13 +217,23 @@ def test_a_role_cannot_do_what_its_function_never_does(shop: Shop, role: str, ac
     assert not shop.cloud.iam.allows(role_arns(shop)[role], action, arn)
 
 
-def test_the_nightly_report_writes_reports_and_cannot_change_the_bucket(shop: Shop) -> None:
-    role = role_arns(shop)["NightlyReportFunctionRole"]
-    bucket = shop.endpoints.outputs["ReportsBucketName"]
+def test_the_nightly_report_writes_exports_and_reports_each_in_its_place_and_cannot_change_the_bucket(
+    shop: Shop,
+) -> None:
+    roles = role_arns(shop)
+    exporter, reporter = roles["NightlyReportFunctionRole"], roles["SalesReportFunctionRole"]
+    bucket = f"arn:aws:s3:::{shop.endpoints.outputs['ReportsBucketName']}"
+    export = f"{bucket}/exports/orders/2026-12-03/AWSDynamoDB/01796379438793-31854e08/data/a.json.gz"
+    report = f"{bucket}/sales/2026-12-03.json"
 
-    assert shop.cloud.iam.allows(role, "s3:PutObject", f"arn:aws:s3:::{bucket}/reports/2026-12-03.json")
-    assert not shop.cloud.iam.allows(role, "s3:PutLifecycleConfiguration", f"arn:aws:s3:::{bucket}")
-    assert not shop.cloud.iam.allows(role, "s3:PutObjectAcl", f"arn:aws:s3:::{bucket}/reports/2026-12-03.json")
+    assert shop.cloud.iam.allows(exporter, "s3:PutObject", export)
+    assert not shop.cloud.iam.allows(exporter, "s3:PutObject", report)
+    assert shop.cloud.iam.allows(reporter, "s3:GetObject", export)
+    assert shop.cloud.iam.allows(reporter, "s3:PutObject", report)
+    assert not shop.cloud.iam.allows(reporter, "s3:PutObject", export)
+    for role in (exporter, reporter):
+        assert not shop.cloud.iam.allows(role, "s3:PutLifecycleConfiguration", bucket)
+        assert not shop.cloud.iam.allows(role, "s3:PutObjectAcl", report)
 
 
 def as_function(shop: Shop, role: str, service: str) -> Any:

@@ -860,7 +860,7 @@ def schedule(expression: str, function: FakeFunction | None = None) -> Schedule:
 
 
 def test_the_templates_nightly_schedule_fires_at_a_quarter_past_three_utc() -> None:
-    nightly = load_stack().resource("NightlyReportFunctionNightly")["Properties"]["ScheduleExpression"]
+    nightly = load_stack().resource("NightlyReportStateMachineNightly")["Properties"]["ScheduleExpression"]
 
     assert schedule(nightly).next_fire(at("2026-11-25T10:00:00")) == at("2026-11-26T03:15:00")
     assert schedule(nightly).next_fire(at("2026-11-26T03:14:59")) == at("2026-11-26T03:15:00")

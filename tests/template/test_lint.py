@@ -34,7 +34,6 @@ ALIAS_INVOKE_CONFIG = (
 GENERATED_SUPPRESSIONS: dict[str, dict[str, str]] = {
     "WarehouseFunctionShipmentJobs": {"ES1001": SQS_MAPPING},
     "FulfillmentDlqFunctionAbandonedJobs": {"ES1001": SQS_MAPPING},
-    "NightlyReportFunctionNightlyPermission": {"ES1007": ALIAS_INVOKE_CONFIG},
     "NotificationSenderFunctionShopEventsPermission": {"ES1007": ALIAS_INVOKE_CONFIG},
 }
 

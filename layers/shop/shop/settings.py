@@ -103,9 +103,19 @@ class CarrierApiSettings(EnvSettings):
 
 
 class ReportSettings(EnvSettings):
+    """The nightly job's first step: the export of the Orders table, and the SLA sweep."""
+
     orders_table_name: str = Field(alias="ORDERS_TABLE_NAME", min_length=3)
+    orders_table_arn: str = Field(alias="ORDERS_TABLE_ARN", pattern=r"^arn:aws[a-z-]*:dynamodb:.+:table/.+$")
     reports_bucket_name: str = Field(alias="REPORTS_BUCKET_NAME", min_length=3)
     order_sla_hours: int = Field(alias="ORDER_SLA_HOURS", ge=1)
+
+
+class SalesReportSettings(EnvSettings):
+    """The nightly job's last step: the sales report, read from the export."""
+
+    orders_table_arn: str = Field(alias="ORDERS_TABLE_ARN", pattern=r"^arn:aws[a-z-]*:dynamodb:.+:table/.+$")
+    reports_bucket_name: str = Field(alias="REPORTS_BUCKET_NAME", min_length=3)
 
 
 class NotificationSettings(EnvSettings):

@@ -1,17 +1,19 @@
-"""The nightly job: yesterday's sales report (UTC days) as JSON in the reports bucket, and a sweep that counts
-the orders whose status has not moved for longer than ORDER_SLA_HOURS (the StuckOrders metric)."""
+"""The nightly job's first step: it starts the export of yesterday's changes to the Orders table (UTC days) for the
+sales report, incrementally, or in full when yesterday is outside the table's recovery window; and it counts the
+orders whose status has not moved for longer than ORDER_SLA_HOURS (the StuckOrders metric)."""
 
 from __future__ import annotations
 
-import json
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from shop.adapters.catalog_table import CatalogTable
+from shop.adapters.orders_exports import OrdersExports
 from shop.adapters.orders_table import OrdersTable
 from shop.domain.models import OrderStatus
 from shop.domain.ordering import utc_now
@@ -21,6 +23,24 @@ from tests.unit.functions.given import an_order, emitted_metrics
 
 S = OrderStatus
 BUCKET = os.environ["REPORTS_BUCKET_NAME"]
+TABLE_ARN = os.environ["ORDERS_TABLE_ARN"]
+
+
+class RecordingExports:
+    """DynamoDB's export API as the function sees it: each request kept; `refuse` answers the next ones with an
+    error code, as DynamoDB would."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.refuse: list[str] = []
+
+    def export_table_to_point_in_time(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        if self.refuse:
+            code = self.refuse.pop(0)
+            raise ClientError({"Error": {"Code": code, "Message": code}}, "ExportTableToPointInTime")
+        arn = f"{request['TableArn']}/export/01796379438793-{len(self.requests):08x}"
+        return {"ExportDescription": {"ExportArn": arn, "ExportStatus": "IN_PROGRESS"}}
 
 
 @pytest.fixture
@@ -28,8 +48,11 @@ def nightly_report(dynamodb: Any) -> ModuleType:
     return load_function("nightly_report")
 
 
-def midnight(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+@pytest.fixture
+def export_requests(nightly_report: ModuleType, monkeypatch: pytest.MonkeyPatch) -> RecordingExports:
+    recorder = RecordingExports()
+    monkeypatch.setattr(nightly_report, "exports", OrdersExports(TABLE_ARN, BUCKET, client=recorder))  # type: ignore[arg-type]
+    return recorder
 
 
 def run(module: ModuleType) -> dict[str, Any]:
@@ -37,45 +60,75 @@ def run(module: ModuleType) -> dict[str, Any]:
     return response
 
 
-def read_report(s3: Any, key: str) -> tuple[dict[str, Any], str]:
-    stored = s3.get_object(Bucket=BUCKET, Key=key)
-    return json.loads(stored["Body"].read()), stored["ContentType"]
+def yesterday() -> datetime:
+    now = utc_now()
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=1)
 
 
-def test_yesterdays_orders_are_counted_by_status_and_the_sold_ones_make_the_revenue(
-    nightly_report: ModuleType, reports_bucket: Any, orders_table: OrdersTable, catalog_table: CatalogTable
+def test_yesterdays_changes_are_exported_incrementally_under_the_days_prefix(
+    nightly_report: ModuleType, export_requests: RecordingExports
 ) -> None:
-    today = midnight(utc_now())
-    yesterday = today - timedelta(days=1)
+    response = run(nightly_report)
 
-    def given(order_id: str, status: OrderStatus, at: datetime, lines: list[tuple[str, int]] | None = None) -> None:
-        lines = lines or [("espresso-beans-1kg", 2)]
-        an_order(orders_table, catalog_table, customer_id="c1", order_id=order_id, status=status, at=at, lines=lines)
+    day = yesterday()
+    [request] = export_requests.requests
+    assert request["TableArn"] == TABLE_ARN
+    assert (request["S3Bucket"], request["S3Prefix"]) == (BUCKET, f"exports/orders/{day.date().isoformat()}")
+    assert request["ExportType"] == "INCREMENTAL_EXPORT"
+    assert request["IncrementalExportSpecification"] == {
+        "ExportFromTime": day,
+        "ExportToTime": day + timedelta(days=1),
+        "ExportViewType": "NEW_IMAGE",
+    }
+    assert (request["ExportFormat"], request["S3SseAlgorithm"]) == ("DYNAMODB_JSON", "AES256")
+    assert response["day"] == day.date().isoformat()
+    assert response["exportType"] == "INCREMENTAL_EXPORT"
+    assert response["exportArn"].startswith(f"{TABLE_ARN}/export/")
 
-    given("ord_shipped", S.SHIPPED, yesterday + timedelta(hours=9))
-    given("ord_delivered", S.DELIVERED, yesterday + timedelta(hours=10), [("burr-grinder", 1), ("descaler", 3)])
-    given("ord_cancelled", S.CANCELLED, yesterday + timedelta(hours=11))
-    given("ord_placed_at_the_first_millisecond", S.PLACED, yesterday)
-    # Outside yesterday: the day before, and today's very first millisecond.
-    given("ord_delivered_the_day_before", S.DELIVERED, yesterday - timedelta(hours=12))
-    given("ord_placed_today", S.PLACED, today)
+
+def test_a_retried_step_asks_for_the_same_export_with_the_same_client_token(
+    nightly_report: ModuleType, export_requests: RecordingExports
+) -> None:
+    run(nightly_report)
+    run(nightly_report)
+
+    first, second = export_requests.requests
+    assert first == second
+    assert first["ClientToken"]
+    assert len(first["ClientToken"]) <= 64
+
+
+def test_a_day_outside_the_recovery_window_is_exported_in_full_with_another_token(
+    nightly_report: ModuleType, export_requests: RecordingExports
+) -> None:
+    export_requests.refuse = ["InvalidExportTimeException"]
 
     response = run(nightly_report)
 
-    key = f"sales/{yesterday.date().isoformat()}.json"
-    assert response["reportKey"] == key
-    report, content_type = read_report(reports_bucket, key)
-    assert content_type == "application/json"
-    assert report["day"] == yesterday.date().isoformat()
-    assert report["ordersByStatus"] == {"CANCELLED": 1, "DELIVERED": 1, "PLACED": 1, "SHIPPED": 1}
-    assert report["ordersSold"] == 2
-    assert report["revenueCents"] == 2 * 2400 + 18900 + 3 * 990
-    assert report["unitsByProduct"] == {"burr-grinder": 1, "descaler": 3, "espresso-beans-1kg": 2}
+    incremental, full = export_requests.requests
+    assert full["ExportType"] == "FULL_EXPORT"
+    assert "IncrementalExportSpecification" not in full
+    assert "ExportTime" not in full
+    assert full["ClientToken"] != incremental["ClientToken"]
+    assert response["exportType"] == "FULL_EXPORT"
+
+
+@pytest.mark.parametrize("code", ["PointInTimeRecoveryUnavailableException", "ExportConflictException"])
+def test_other_refusals_fail_the_step_for_the_workflow_to_see(
+    nightly_report: ModuleType, export_requests: RecordingExports, code: str
+) -> None:
+    export_requests.refuse = [code]
+
+    with pytest.raises(ClientError) as raised:
+        run(nightly_report)
+
+    assert raised.value.response["Error"]["Code"] == code
+    assert len(export_requests.requests) == 1
 
 
 def test_orders_whose_status_has_not_moved_within_the_sla_are_reported_as_stuck(
     nightly_report: ModuleType,
-    reports_bucket: Any,
+    export_requests: RecordingExports,
     orders_table: OrdersTable,
     catalog_table: CatalogTable,
     capsys: pytest.CaptureFixture[str],
@@ -103,45 +156,10 @@ def test_orders_whose_status_has_not_moved_within_the_sla_are_reported_as_stuck(
     assert emitted_metrics(capsys.readouterr().out)["StuckOrders"] == [4.0]
 
 
-def test_a_quiet_day_gives_an_empty_report_and_no_stuck_orders(
-    nightly_report: ModuleType, reports_bucket: Any, capsys: pytest.CaptureFixture[str]
+def test_a_quiet_night_finds_no_stuck_orders(
+    nightly_report: ModuleType, export_requests: RecordingExports, capsys: pytest.CaptureFixture[str]
 ) -> None:
     response = run(nightly_report)
 
-    report, _ = read_report(reports_bucket, response["reportKey"])
-    assert report["ordersByStatus"] == {}
-    assert (report["ordersSold"], report["revenueCents"], report["unitsByProduct"]) == (0, 0, {})
+    assert response["stuckOrders"] == 0
     assert emitted_metrics(capsys.readouterr().out)["StuckOrders"] == [0.0]
-
-
-def test_a_sale_counts_on_the_day_the_order_shipped_not_the_day_it_was_delivered(
-    nightly_report: ModuleType, reports_bucket: Any, orders_table: OrdersTable, catalog_table: CatalogTable
-) -> None:
-    today = midnight(utc_now())
-    yesterday = today - timedelta(days=1)
-    # Shipped the day before yesterday, delivered yesterday: a sale of the day before, not of yesterday.
-    old = an_order(
-        orders_table,
-        catalog_table,
-        customer_id="c1",
-        order_id="ord_old",
-        status=S.SHIPPED,
-        at=yesterday - timedelta(hours=6),
-    )
-    orders_table.transition(old, S.DELIVERED, yesterday + timedelta(hours=8))
-    # Shipped yesterday, delivered early today before the report ran: a sale of yesterday.
-    late = an_order(
-        orders_table,
-        catalog_table,
-        customer_id="c1",
-        order_id="ord_late",
-        status=S.SHIPPED,
-        at=yesterday + timedelta(hours=23),
-    )
-    orders_table.transition(late, S.DELIVERED, today)
-
-    response = run(nightly_report)
-
-    report, _ = read_report(reports_bucket, response["reportKey"])
-    assert report["ordersSold"] == 1
-    assert report["revenueCents"] == late.total_cents

@@ -47,7 +47,7 @@ def order_sort_key(order_id: str) -> str:
     return f"{ORDER_PREFIX}{order_id}"
 
 
-def _order(attributes: dict[str, Any]) -> Order:
+def order_of_item(attributes: dict[str, Any]) -> Order:
     return Order.model_validate(from_attributes(attributes))
 
 
@@ -104,7 +104,7 @@ class OrdersTable:
                 ConsistentRead=True,
             )
         item = response.get("Item")
-        return _order(item) if item else None
+        return order_of_item(item) if item else None
 
     def find(self, order_id: str) -> Order | None:
         """Any customer's order by id alone (admins and the workflow); the GSI is eventually consistent."""
@@ -117,7 +117,7 @@ class OrdersTable:
                 Limit=1,
             )
         items = response.get("Items", [])
-        return _order(items[0]) if items else None
+        return order_of_item(items[0]) if items else None
 
     def list_for(self, customer_id: str, limit: int, page_token: str | None) -> tuple[list[Order], str | None]:
         """One page of a customer's orders, newest first."""
@@ -136,7 +136,7 @@ class OrdersTable:
             request["ExclusiveStartKey"] = start_key
         with translated_errors():
             response = self._client.query(**request)
-        orders = [_order(item) for item in response.get("Items", [])]
+        orders = [order_of_item(item) for item in response.get("Items", [])]
         return orders, encode_page_token(response.get("LastEvaluatedKey"))
 
     def with_status(self, status: OrderStatus) -> list[Order]:
@@ -155,7 +155,7 @@ class OrdersTable:
                 "ExpressionAttributeValues": {":status": {"S": status.value}},
             }
         )
-        return [(_order(item), item.get("customerEmail", {}).get("S")) for item in items]
+        return [(order_of_item(item), item.get("customerEmail", {}).get("S")) for item in items]
 
     def updated_between(self, status: OrderStatus, start: datetime, end: datetime) -> list[Order]:
         """Every order in `status` whose last change falls in [start, end) (all pages of the byStatus index)."""
@@ -177,7 +177,7 @@ class OrdersTable:
         )
 
     def _query_all(self, request: dict[str, Any]) -> list[Order]:
-        return [_order(item) for item in self._items(request)]
+        return [order_of_item(item) for item in self._items(request)]
 
     def _items(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         """Every item a query matches, all pages, in DynamoDB's typed form."""
@@ -237,8 +237,8 @@ class OrdersTable:
             stood = refused.response.get("Item") if isinstance(refused, ClientError) else None
             if not isinstance(stood, dict) or not stood:
                 raise NotFound("order", order.order_id) from None
-            raise InvalidTransition(order.order_id, _order(stood).status, target) from None
-        return _order(response["Attributes"])
+            raise InvalidTransition(order.order_id, order_of_item(stood).status, target) from None
+        return order_of_item(response["Attributes"])
 
 
 class _StatusMoved(Exception):

@@ -3,10 +3,15 @@ flattened into one order-event row, or None when it is not an order's status cha
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+
+from shop.domain.models import Order
 
 # The row's columns, in the order of the Glue table's (template.yaml, OrderHistoryTable).
 ROW_KEYS = (
@@ -78,3 +83,35 @@ def order_event_row(change: dict[str, Any]) -> dict[str, Any] | None:
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedChange(f"an order item without {exc!r}") from exc
     return row
+
+
+@dataclass(frozen=True)
+class LakeCheck:
+    """The lake's rows counted against the table's orders, per order and status (docs/data-lake.md).
+
+    `lost`: a status an order went through (its history in the table) with no row in the lake. `duplicated`: a row
+    delivered more than once, with its count (the stream and Firehose deliver at least once: the queries count
+    distinct orders, so a duplicate is expected now and then, a loss never). `unknown`: a row for a change the table
+    does not know of."""
+
+    lost: tuple[tuple[str, str], ...]
+    duplicated: dict[tuple[str, str], int]
+    unknown: tuple[tuple[str, str], ...]
+    rows: int
+
+    @property
+    def whole(self) -> bool:
+        """Every change of every order is in the lake, and nothing else is."""
+        return not self.lost and not self.unknown
+
+
+def check_lake(orders: Iterable[Order], rows: Iterable[Mapping[str, Any]]) -> LakeCheck:
+    """Count the lake's rows per (order, status) against every order's history."""
+    expected = {(order.order_id, change.status.value) for order in orders for change in order.history}
+    counted = Counter((str(row.get("orderId")), str(row.get("status"))) for row in rows)
+    return LakeCheck(
+        lost=tuple(sorted(expected - set(counted))),
+        duplicated={key: count for key, count in sorted(counted.items()) if count > 1},
+        unknown=tuple(sorted(set(counted) - expected)),
+        rows=sum(counted.values()),
+    )
