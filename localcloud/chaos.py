@@ -12,11 +12,14 @@ ended, the run counts, from the tables, the payment provider's own ledger and th
   and units still reserved once no order is open;
 - money drift: what the provider charged minus what it refunded, against the totals of the orders that shipped;
 - double charges: more than one charge for one order at the provider;
-- messages lost: every message sent to a queue is processed, dead-lettered, or still queued.
+- messages lost: every message sent to a queue is processed, dead-lettered, or still queued;
+- history rows lost: every status change of every order is a row of the order history's lake (through the Orders
+  table's Kinesis stream, Firehose and its transformation), or a record Firehose kept under its error prefix.
 
 The last line is exactly
 `chaos: <N> orders, <F> faults injected, <S> not final, <D> stock drift, <M> money drift, <C> double charges,
-<L> messages lost`, and the exit status is non-zero unless the last five figures (and the disagreements) are 0.
+<L> messages lost, <H> history rows lost`, and the exit status is non-zero unless the last six figures (and the
+disagreements) are 0.
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ class Figures:
         return (
             f"chaos: {self.orders} orders, {self.faults} faults injected, {self.not_final} not final, "
             f"{v.stock_drift} stock drift, {v.money_drift} money drift, {v.double_charges} double charges, "
-            f"{v.messages_lost} messages lost"
+            f"{v.messages_lost} messages lost, {v.history_rows_lost} history rows lost"
         )
 
 

@@ -238,12 +238,10 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop everything started, in reverse order; a failure stopping one part does not stop the rest."""
-        for delivery in self.deliveries:  # what Firehose still buffers goes to the lake, before the last snapshot
-            try:
-                delivery.flush()
-            except Exception as exc:  # shutting down: report it and go on stopping the rest
-                self.log(f"while flushing {delivery!r}: {exc!r}")
-        if self._state_keeper is not None:  # first, while every part still holds its data
+        if self._pollers is not None:  # the event sources stop first: the order history's last changes go to the lake
+            self._pollers.stop()
+        self._settle_order_history()
+        if self._state_keeper is not None:  # while every part still holds its data
             try:
                 self._state_keeper.stop()
             except Exception as exc:  # the last snapshot written stands
@@ -307,12 +305,29 @@ class LocalCloud:
             raise RuntimeError("the local cloud is not started")
         return self.functions.invoke(logical_id, event)
 
-    def flush_order_history(self, timeout: float = 30.0) -> int:
-        """Every change so far into the lake now: the event sources drained (the changes through Kinesis and the
-        transformation), then each delivery's buffer written whatever its age or size (a delivery stream flushes
-        itself by its buffering hints otherwise). Returns the objects written."""
-        self.drain(timeout)
-        return sum(delivery.flush() for delivery in self.deliveries)
+    def _settle_order_history(self) -> int:
+        """Every change of the tables so far forwarded to Kinesis, read by Firehose, transformed and written to the
+        lake, whatever the buffers' age or size (on demand, and when the cloud stops: AWS's streams are durable, the
+        local ones live in this process). Returns the objects written."""
+        sources: list[KinesisStreamingDestination | DeliveryStream] = [*self.table_streams, *self.deliveries]
+        written = 0
+        for source in sources:  # the destinations first: what they forward, the deliveries read
+            try:
+                while source.poll_once():
+                    pass
+            except Exception as exc:  # reported, and the rest settled all the same
+                self.log(f"while settling {source!r}: {exc!r}")
+        for delivery in self.deliveries:
+            try:
+                written += delivery.flush()
+            except Exception as exc:  # reported, and the rest flushed all the same
+                self.log(f"while flushing {delivery!r}: {exc!r}")
+        return written
+
+    def flush_order_history(self) -> int:
+        """Every change so far into the lake now (make demo, the invariants, the tests); returns the objects
+        written. The other event sources go on as they were."""
+        return self._settle_order_history()
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every event source is idle (tests, the demo)."""

@@ -15,6 +15,8 @@ from typing import Any
 import requests
 
 from localcloud.cloud import LocalCloud
+from localcloud.lake_queries import format_answers
+from localcloud.order_history_lake import read_lake
 from localcloud.users import ensure_user, id_token
 from tools.seed import seed
 
@@ -239,11 +241,20 @@ def main() -> int:
         seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))
         print(f"local cloud up: API {endpoints.api}, AWS {endpoints.aws}\n", flush=True)
         demo = play(cloud)
+        lake = read_lake(cloud)
     finally:
         cloud.stop()
     print("\ntimeline")
     for at, what in demo.timeline:
         print(f"  {at:6.1f} s  {what}")
+    # The shop owner's questions (the template's Athena named queries), asked of the order history's lake.
+    print("\nthe order history (Athena's named queries over the lake, run by DuckDB)\n")
+    print(format_answers(lake.answers))
+    width = max(len(label) for label, _ in lake.lines())
+    for label, value in lake.lines():
+        print(f"  {label:<{width}}  {value}")
+    if lake.rows_lost or lake.check.unknown or lake.disagreements:
+        demo.failures.append("the order history's lake does not agree with the Orders table (see above)")
     if demo.failures:
         print(f"\n{len(demo.failures)} step(s) failed:")
         for failure in demo.failures:

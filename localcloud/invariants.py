@@ -6,7 +6,9 @@
 - money is conserved: what the payment provider charged minus what it refunded equals the totals of the orders
   that shipped, and no order was charged twice (the provider's own ledger says so);
 - every message is processed or dead-lettered: each one sent to a queue was deleted from it, moved to a
-  dead-letter queue and handled there, or is still queued — never lost.
+  dead-letter queue and handled there, or is still queued — never lost;
+- every status change of every order is a row of the order history's lake, or a record Firehose kept under its
+  error prefix (localcloud.order_history_lake).
 
 Read with observer clients (the fault rules leave the counting alone), from the tables, the provider's ledger and
 the AWS endpoint's ledger of SQS messages.
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from localcloud.aws_endpoint import observer
+from localcloud.order_history_lake import read_lake
 from shop.adapters.dynamodb import from_attributes
 from shop.domain.approval import ApprovalState
 from shop.domain.models import OrderStatus
@@ -46,6 +49,7 @@ class Verdict:
     money_drift: int
     double_charges: int
     messages_lost: int
+    history_rows_lost: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     rows: list[tuple[str, str]] = field(default_factory=list)
 
@@ -58,6 +62,7 @@ class Verdict:
             or self.money_drift
             or self.double_charges
             or self.messages_lost
+            or self.history_rows_lost
         )
 
     def __str__(self) -> str:
@@ -126,6 +131,9 @@ class Invariants:
         stock_drift, stock_rows = self._stock(shipped, everything_ended)
         money_drift, double_charges, money_rows = self._money(shipped)
         lost, message_rows = self._messages()
+        # The order history: every status change of every order reached the lake (or Firehose kept it under its
+        # error prefix, replayable), through the table's Kinesis stream and the transformation, faults and all.
+        lake = read_lake(self.cloud)
         outcomes = Counter(
             f"{order['status']}{' ' + order['failureReason'] if order.get('failureReason') else ''}"
             for order in orders.values()
@@ -137,6 +145,7 @@ class Invariants:
             *stock_rows,
             *money_rows,
             *message_rows,
+            *lake.lines(),
         ]
         return Verdict(
             orders=len(orders),
@@ -146,6 +155,7 @@ class Invariants:
             money_drift=money_drift,
             double_charges=double_charges,
             messages_lost=lost,
+            history_rows_lost=lake.rows_lost,
             outcomes=outcomes,
             rows=rows,
         )

@@ -107,7 +107,9 @@ def invoke_fresh(logical_id: str, event: Any, console: Console, parameters: dict
             answered: dict[str, Any] = json.loads(cloud.invoke(function, sample).payload)
             return answered
 
-        Samples(endpoints.outputs, cloud.client, answer).prepare(named_by(event))
+        samples = Samples(endpoints.outputs, cloud.client, answer)
+        samples.prepare(named_by(event))
+        samples.export_named_by(event)
         event = as_cognito_sends_it(event, cloud.client("cognito-idp"), endpoints.user_pool_id)
         event = as_cloudfront_sends_it(event, endpoints.outputs, endpoints.region)
         result = cloud.invoke(logical_id, event)
@@ -141,7 +143,9 @@ def invoke_running(
         return answered
 
     if samples:
-        Samples(outputs, lambda service: running.client(endpoint, service), answer).prepare(named_by(event))
+        made = Samples(outputs, lambda service: running.client(endpoint, service), answer)
+        made.prepare(named_by(event))
+        made.export_named_by(event)
     pool_id = str(outputs.get("UserPoolId", ""))
     if pool_id:
         event = as_cognito_sends_it(event, running.client(endpoint, "cognito-idp"), pool_id)

@@ -8,6 +8,7 @@ import calendar
 import hashlib
 import json
 import logging
+import threading
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,7 @@ class KinesisStreamingDestination:
         self._dynamodb_lock = dynamodb_lock
         self._kinesis_lock = kinesis_lock or nullcontext()
         self._forwarded = 0
+        self._polling = threading.Lock()
         with self._kinesis_lock:
             self._kinesis().describe_stream(stream_arn=None, stream_name=stream_name)  # the stream must exist
         with self._dynamodb_lock:
@@ -70,7 +72,12 @@ class KinesisStreamingDestination:
         return self._forwarded
 
     def poll_once(self) -> int:
-        """Put the table's next changes into the stream, oldest first; returns how many."""
+        """Put the table's next changes into the stream, oldest first; returns how many. One poll at a time (the
+        pollers' thread, and a flush on demand), so no change is put twice."""
+        with self._polling:
+            return self._forward()
+
+    def _forward(self) -> int:
         with self._dynamodb_lock:
             table = self._table()
             if table.latest_stream_label != self._label:

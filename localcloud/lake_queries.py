@@ -28,8 +28,9 @@ Trino -> DuckDB, as registered by `answers`:
 Where the answers still differ from Athena's:
 
 - Decimal arithmetic: Trino reads ``100.0`` as DECIMAL(4,1), and a decimal quotient keeps the larger scale of its
-  operands, rounded half up: ``sum(totalcents) / 100.0`` is 123.5 in Athena for 12345 cents, 123.45 here (DuckDB
-  divides in DOUBLE). ``round(100.0 * a / b, 1)`` is the same number in both, a DECIMAL in Athena, a DOUBLE here.
+  operands, rounded half up: ``sum(totalcents) / 100.0`` would be 123.5 in Athena for 12345 cents, 123.45 here
+  (which is why the template's queries divide by ``100.00``). ``round(100.0 * a / b, 1)`` is the same number in
+  both, a DECIMAL in Athena, a DOUBLE here.
 - Ties: which row ``max_by`` picks among equal y, and the order of rows equal on every ORDER BY key, are arbitrary
   in both engines, and may differ.
 

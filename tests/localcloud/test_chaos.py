@@ -15,7 +15,7 @@ ORDERS = 30
 SEED = 11
 LAST_LINE = re.compile(
     r"^chaos: (\d+) orders, (\d+) faults injected, (\d+) not final, (\d+) stock drift, (\d+) money drift, "
-    r"(\d+) double charges, (\d+) messages lost$"
+    r"(\d+) double charges, (\d+) messages lost, (\d+) history rows lost$"
 )
 
 
@@ -46,6 +46,7 @@ def test_every_order_ends_final_and_money_stock_and_messages_add_up_with_faults_
     verdict = figures.verdict
     assert (figures.not_final, verdict.disagreeing) == (0, []), report
     assert (verdict.stock_drift, verdict.money_drift, verdict.double_charges, verdict.messages_lost) == (0, 0, 0, 0)
+    assert verdict.history_rows_lost == 0, report
 
 
 def test_the_run_was_under_stress_from_every_kind_of_fault(run: tuple[Figures, list[str]]) -> None:
@@ -73,4 +74,4 @@ def test_the_report_ends_with_the_one_line_summary(run: tuple[Figures, list[str]
     assert match is not None, printed[-1]
     assert int(match[1]) == ORDERS
     assert int(match[2]) == figures.faults
-    assert [int(figure) for figure in match.groups()[2:]] == [0, 0, 0, 0, 0]
+    assert [int(figure) for figure in match.groups()[2:]] == [0, 0, 0, 0, 0, 0]

@@ -4,6 +4,7 @@ the warehouse queue and the carrier, all from template.yaml, with no Docker and 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import time
 from typing import Any
@@ -12,9 +13,12 @@ import pytest
 import requests
 
 from localcloud.client import DEFAULT_ADDRESS
+from localcloud.cloud import LocalCloud
 from localcloud.demo import play
+from localcloud.order_history_lake import FAILED_PREFIX, ROWS_PREFIX, LakeReading, lake_bucket, read_lake, table_orders
 from localcloud.throttling import Quota, Throttle, UsagePlan
 from localcloud.users import ensure_user
+from shop.usecases.order_history import check_lake
 from tests.localcloud.conftest import PASSWORD, Shop
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
@@ -312,3 +316,89 @@ def test_the_console_and_the_api_carry_the_cloudfront_security_headers(shop: Sho
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     # As at the edge: a viewer-response function does not run on origin errors.
     assert "Content-Security-Policy" not in requests.get(f"{shop.api}/orders", timeout=10).headers
+
+
+# -- The order history's lake, read once the story is over -------------------------------------------------------
+# The Orders table's changes through its Kinesis stream, Firehose and the transformation function into gzip objects
+# by day: every status change of every order is one row (counted per order and status, so a row lost or delivered
+# twice shows); a malformed record is filed under the error prefix and counted; the template's Athena queries, run by
+# DuckDB over the lake, agree with the table.
+
+
+@pytest.fixture(scope="module")
+def reading(shop: Shop) -> LakeReading:
+    """Read last (the module's tests run in order): every order of the story is final by then."""
+    return read_lake(shop.cloud)
+
+
+def rows_objects(cloud: LocalCloud) -> list[tuple[str, list[bytes]]]:
+    s3 = cloud.client("s3")
+    bucket = lake_bucket(cloud)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=ROWS_PREFIX).get("Contents", [])]
+    return [(key, gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).splitlines()) for key in keys]
+
+
+def test_every_status_change_of_every_order_is_one_row_of_the_lake(shop: Shop, reading: LakeReading) -> None:
+    cloud = shop.cloud
+    orders = table_orders(cloud)
+    changes = sum(len(order.history) for order in orders)
+
+    assert len(orders) >= 5
+    assert reading.check.whole
+    assert reading.check.rows == changes
+    assert reading.check.duplicated == {}
+    assert reading.failed == 0
+    # Partitioned by day, compressed, as Firehose names its objects.
+    for key, _ in rows_objects(cloud):
+        assert key.startswith("orders/dt=")
+        assert key.endswith(".gz")
+
+
+def test_a_row_lost_or_delivered_twice_between_the_table_and_the_lake_is_caught(
+    shop: Shop, reading: LakeReading
+) -> None:
+    cloud = shop.cloud
+    lines = [json.loads(line) for _, body in rows_objects(cloud) for line in body if line]
+    orders = table_orders(cloud)
+
+    lost = check_lake(orders, lines[1:])
+    doubled = check_lake(orders, [*lines, lines[0]])
+
+    assert lost.lost == ((lines[0]["orderId"], lines[0]["status"]),)
+    assert not lost.whole
+    assert doubled.duplicated == {(lines[0]["orderId"], lines[0]["status"]): 2}
+    assert doubled.whole  # at least once is allowed: the queries count distinct orders
+
+
+def test_the_named_queries_over_the_lake_agree_with_the_orders_table(shop: Shop, reading: LakeReading) -> None:
+    names = [answer.name for answer in reading.answers]
+
+    assert names == [
+        "Sales per day",
+        "Share of orders shipped and time to ship",
+        "Failure reasons",
+        "Abandoned carts (orders abandoned before payment)",
+    ]
+    assert reading.disagreements == []
+    failures = {(r["status"], r["reason"]): r["orders"] for r in reading.answers[2].records()}
+    declined = [
+        o for o in table_orders(shop.cloud) if o.failure_reason and o.failure_reason.value == "PAYMENT_DECLINED"
+    ]
+    assert failures[("FAILED", "PAYMENT_DECLINED")] == len(declined) >= 1
+
+
+def test_a_malformed_record_is_filed_under_the_error_prefix_and_counted(shop: Shop, reading: LakeReading) -> None:
+    cloud = shop.cloud
+    stream = str(cloud.physical_names("AWS::Kinesis::Stream")["OrderHistoryStream"])
+    cloud.client("kinesis").put_record(StreamName=stream, Data=b"not a change", PartitionKey="rogue")
+
+    again = read_lake(cloud)
+
+    assert (again.failed, again.unreadable) == (1, 1)
+    assert again.check.whole
+    s3 = cloud.client("s3")
+    [failed] = s3.list_objects_v2(Bucket=lake_bucket(cloud), Prefix=FAILED_PREFIX)["Contents"]
+    body = gzip.decompress(s3.get_object(Bucket=lake_bucket(cloud), Key=failed["Key"])["Body"].read())
+    [record] = [json.loads(line) for line in body.splitlines()]
+    assert record["rawData"] == "bm90IGEgY2hhbmdl"  # base64 of the original bytes
+    assert failed["Key"].startswith("errors/processing-failed/dt=")
