@@ -470,14 +470,32 @@ def queue_visibility_problems(template: Template) -> list[str]:
                 if mentions(target, f) or any(mentions(aliases[a]["Properties"]["FunctionName"], f) for a in named)
             ]
             for function_id in function_ids:
-                timeout = functions[function_id]["Properties"].get("Timeout", 3)
-                visibility = queue["Properties"].get("VisibilityTimeout", 30)
-                if isinstance(timeout, int) and isinstance(visibility, int) and visibility < 6 * timeout:
-                    problems.append(
-                        f"{mapping_id}: {queue_id} hides a message {visibility} s, "
-                        f"under 6 x {function_id}'s {timeout} s"
-                    )
-    return problems
+                for parameters in _parameter_scenarios(template):
+                    timeout = _number(functions[function_id]["Properties"].get("Timeout", 3), parameters, template)
+                    visibility = _number(queue["Properties"].get("VisibilityTimeout", 30), parameters, template)
+                    if visibility < 6 * timeout:
+                        problems.append(
+                            f"{mapping_id}: {queue_id} hides a message {visibility} s, "
+                            f"under 6 x {function_id}'s {timeout} s ({dict(parameters)})"
+                        )
+    return sorted(set(problems))
+
+
+def _parameter_scenarios(template: Template) -> list[dict[str, str]]:
+    """One set of parameter values per allowed value of each parameter that has a list of them (the others at their
+    defaults): enough to evaluate a number looked up by a parameter in a mapping, for every value it can take."""
+    scenarios: list[dict[str, str]] = [{}]
+    for name, declared in template.get("Parameters", {}).items():
+        scenarios += [{name: str(value)} for value in declared.get("AllowedValues", []) if isinstance(value, str)]
+    return scenarios
+
+
+def _number(value: Any, parameters: Mapping[str, str], template: Template) -> int:
+    """A number property: a literal, a Ref to a parameter, or a Fn::FindInMap keyed by one, for these parameters."""
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        mapping, top, key = value["Fn::FindInMap"]
+        return int(template["Mappings"][mapping][str(evaluate(top, parameters, template))][key])
+    return int(evaluate(value, parameters, template))
 
 
 # ---------------------------------------------------------------------------------------------------------------
