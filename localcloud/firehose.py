@@ -210,6 +210,9 @@ class DeliveryStream:
         self._put_object = put_object
         self._clock = clock
         self._kinesis_lock = kinesis_lock or nullcontext()
+        # Polled when idle (localcloud.pollers' IDLE_POLL_SECONDS), not at every interval: its buffers wait for a
+        # minute anyway, and nothing rings for a Kinesis stream.
+        self.rung_by = (f"kinesis:{source_stream_arn}",)
         self._lock = threading.RLock()  # a poll (on a Pollers thread) and a flush (on demand) take turns
         self._positions: dict[str, str] = {}  # shard id -> the last sequence number consumed
         self._delivery = _Buffer(None)

@@ -56,6 +56,7 @@ class KinesisStreamingDestination:
         self._kinesis_lock = kinesis_lock or nullcontext()
         self._forwarded = 0
         self._polling = threading.Lock()
+        self.rung_by = (table_name,)  # polled when the table is written (localcloud.doorbell), and when idle
         with self._kinesis_lock:
             self._kinesis().describe_stream(stream_arn=None, stream_name=stream_name)  # the stream must exist
         with self._dynamodb_lock:

@@ -1137,7 +1137,9 @@ def _number_text(value: float) -> str:
 
 
 class PolledSource(Protocol):
-    """Any other source polled like a queue (e.g. localcloud.triggers' Cognito triggers)."""
+    """Any other source polled like a queue (e.g. localcloud.triggers' Cognito triggers). One with a `rung_by`
+    attribute (names the doorbell rings: a table's, a queue's) is polled when one of them rings, and every
+    IDLE_POLL_SECONDS besides, rather than every interval."""
 
     def poll_once(self) -> int: ...
 
@@ -1275,6 +1277,9 @@ def _listen(doorbell: Doorbell | None, item: Source) -> threading.Event | None:
         return doorbell.listen([queue_name(item.queue_url)])
     if isinstance(item, StreamPoller):
         return doorbell.listen([stream_table_name(item.stream_arn)])
+    rung_by = getattr(item, "rung_by", None)  # another source's names: polled on their rings, and when idle
+    if rung_by is not None:
+        return doorbell.listen(list(rung_by))
     return None
 
 
