@@ -414,7 +414,9 @@ def test_sqs_batch_refused_past_the_visibility_timeout_returns_to_the_queue_with
     assert receive_counts[-1] == "2"
     assert len(receive_counts) > 2  # retried while invisible, before it came back
     assert set(receive_counts[:-1]) == {"1"}
-    assert function.times[-2] - function.times[0] < 1.0  # the retries stopped with the visibility timeout
+    # The retries stopped with the visibility timeout (1 s): the last one may start a few milliseconds after it on a
+    # loaded machine (a clean-clone CI run measured 1.01 s), never a whole backoff later.
+    assert function.times[-2] - function.times[0] < 1.25
     assert counts(cloud, queue) == (0, 0)
 
 
