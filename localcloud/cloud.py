@@ -240,7 +240,7 @@ class LocalCloud:
         """Stop everything started, in reverse order; a failure stopping one part does not stop the rest."""
         if self._pollers is not None:  # the event sources stop first: the order history's last changes go to the lake
             self._pollers.stop()
-        self._settle_order_history()
+        self.flush_order_history()
         if self._state_keeper is not None:  # while every part still holds its data
             try:
                 self._state_keeper.stop()
@@ -305,10 +305,11 @@ class LocalCloud:
             raise RuntimeError("the local cloud is not started")
         return self.functions.invoke(logical_id, event)
 
-    def _settle_order_history(self) -> int:
+    def flush_order_history(self) -> int:
         """Every change of the tables so far forwarded to Kinesis, read by Firehose, transformed and written to the
-        lake, whatever the buffers' age or size (on demand, and when the cloud stops: AWS's streams are durable, the
-        local ones live in this process). Returns the objects written."""
+        lake, whatever the buffers' age or size (make demo, the invariants, the tests, and the cloud's stop: AWS's
+        streams are durable, the local ones live in this process). The other event sources go on as they were.
+        Returns the objects written."""
         sources: list[KinesisStreamingDestination | DeliveryStream] = [*self.table_streams, *self.deliveries]
         written = 0
         for source in sources:  # the destinations first: what they forward, the deliveries read
@@ -323,11 +324,6 @@ class LocalCloud:
             except Exception as exc:  # reported, and the rest flushed all the same
                 self.log(f"while flushing {delivery!r}: {exc!r}")
         return written
-
-    def flush_order_history(self) -> int:
-        """Every change so far into the lake now (make demo, the invariants, the tests); returns the objects
-        written. The other event sources go on as they were."""
-        return self._settle_order_history()
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every event source is idle (tests, the demo)."""

@@ -7,8 +7,6 @@ Used by `make demo` (it ends by printing the answers), by the chaos run's invari
 
 from __future__ import annotations
 
-import base64
-import binascii
 import gzip
 import json
 from collections import Counter
@@ -23,7 +21,7 @@ from localcloud.lake_queries import Answer, answers, from_resources
 from shop.adapters.orders_table import ORDER_PREFIX, order_of_item
 from shop.domain.models import Order, OrderStatus
 from shop.domain.ordering import utc_now
-from shop.usecases.order_history import LakeCheck, MalformedChange, check_lake, order_event_row
+from shop.usecases.order_history import LakeCheck, MalformedChange, change_of_record, check_lake, order_event_row
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -175,7 +173,6 @@ def _lines(body: bytes) -> list[dict[str, Any]]:
 def _row_of_failed(record: dict[str, Any]) -> dict[str, Any] | None:
     """The row a failed record would have made, when it is an order's change at all (Firehose keeps its data)."""
     try:
-        change = json.loads(base64.b64decode(record.get("rawData", ""), validate=True))
-        return order_event_row(change) if isinstance(change, dict) else None
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, MalformedChange):
+        return order_event_row(change_of_record(str(record.get("rawData", ""))))
+    except MalformedChange:
         return None

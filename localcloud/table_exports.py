@@ -127,7 +127,7 @@ class TableExports:
             moment = _time(request["ExportTime"]) if "ExportTime" in request else now
             self._check_restorable(table, moment, now, "ExportTime")
             export.export_time = moment
-            lines = [{"Item": image} for image in _images_at(table, moment, now).values()]
+            lines = [{"Item": image} for image in _images_at(table, moment, _changes(table)).values()]
         else:
             raise _Refused("ValidationException", f"unknown ExportType {export_type!r}")
         self._write(export, export_id, table, lines)
@@ -174,11 +174,12 @@ class TableExports:
         self._check_restorable(table, start, now, "ExportFromTime")
         self._check_restorable(table, end, now, "ExportToTime")
         written: dict[str, datetime] = {}  # key -> its last write in the window
-        for record in _changes(table):
+        changes = _changes(table)  # read once: the window's writes, and both ends of it, come from it
+        for record in changes:
             moment = _record_time(record)
             if start <= moment < end:
                 written[_key_of(record["dynamodb"]["Keys"])] = moment
-        before, after = _images_at(table, start, now), _images_at(table, end, now)
+        before, after = _images_at(table, start, changes), _images_at(table, end, changes)
         lines = []
         for key, moment in written.items():
             line: dict[str, Any] = {
@@ -207,12 +208,13 @@ class TableExports:
         data = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
         data_key = f"{base}/data/{uuid.uuid4().hex[:26]}.json.gz"
         body = gzip.compress(data)
+        checksum = hashlib.md5(body, usedforsecurity=False).hexdigest()  # the object's ETag is its MD5 too
         s3.put_object(bucket_name, data_key, body)
         files = json.dumps(
             {
                 "itemCount": len(lines),
-                "md5Checksum": hashlib.md5(body, usedforsecurity=False).hexdigest(),
-                "etag": hashlib.md5(body, usedforsecurity=False).hexdigest(),
+                "md5Checksum": checksum,
+                "etag": checksum,
                 "dataFileS3Key": data_key,
             }
         )
@@ -295,17 +297,17 @@ class TableExports:
 
 
 def _changes(table: Table) -> list[dict[str, Any]]:
+    """The table's change log, oldest first (its stream's records, with their times)."""
     shard = table.stream_shard
     return [record.to_json() for record in shard.items] if shard is not None else []
 
 
-def _images_at(table: Table, moment: datetime, now: datetime) -> dict[str, Image]:
-    """The table's items as they stood at `moment` (key -> item in DynamoDB JSON)."""
-    images = {
-        _key_of(_keys_of(table, item.to_json()["Attributes"])): item.to_json()["Attributes"]
-        for item in table.all_items()
-    }
-    later = [record for record in _changes(table) if _record_time(record) >= moment]
+def _images_at(table: Table, moment: datetime, changes: list[dict[str, Any]]) -> dict[str, Image]:
+    """The table's items as they stood at `moment` (key -> item in DynamoDB JSON), from its items now and its change
+    log (`_changes`)."""
+    items = (item.to_json()["Attributes"] for item in table.all_items())
+    images = {_key_of(_keys_of(table, attributes)): attributes for attributes in items}
+    later = [record for record in changes if _record_time(record) >= moment]
     if not later:
         return images
     view = (table.stream_specification or {}).get("StreamViewType")

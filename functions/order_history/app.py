@@ -5,7 +5,6 @@ or is handed back as ProcessingFailed so Firehose files it under the lake's erro
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any, Literal
 
@@ -18,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shop.observability import logger, tracer
-from shop.usecases.order_history import MalformedChange, order_event_row
+from shop.usecases.order_history import MalformedChange, change_of_record, order_event_row
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 
@@ -26,11 +25,8 @@ Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 def transform(record: KinesisFirehoseRecord) -> KinesisFirehoseDataTransformationRecord:
     result: Result
     try:
-        change = json.loads(base64.b64decode(record.data, validate=True))
-        if not isinstance(change, dict):
-            raise MalformedChange("the record's data is not a JSON object")
-        row = order_event_row(change)
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, MalformedChange) as exc:
+        row = order_event_row(change_of_record(record.data))
+    except MalformedChange as exc:
         logger.warning("malformed order change", extra={"record_id": record.record_id, "reason": str(exc)})
         result = "ProcessingFailed"
         return record.build_data_transformation_response(result=result, data=record.data)

@@ -2,28 +2,18 @@
 of the Orders table that the first step started, as JSON in the reports bucket. The live table is not read."""
 
 from datetime import UTC, date, datetime, time
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shop.adapters.orders_exports import OrdersExports
+from shop.adapters.orders_exports import OrdersExports, default_s3
 from shop.domain.ordering import utc_now
 from shop.observability import logger, metrics, tracer
 from shop.settings import SalesReportSettings, load_settings
 from shop.usecases.reporting import sales_report_of
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
 settings = load_settings(SalesReportSettings)
 exports = OrdersExports(settings.orders_table_arn, settings.reports_bucket_name)
-
-
-@cache
-def s3() -> "S3Client":
-    return boto3.client("s3")
 
 
 @logger.inject_lambda_context
@@ -33,7 +23,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     day = datetime.combine(date.fromisoformat(event["day"]), time(), tzinfo=UTC)
     report = sales_report_of(exports.orders_in(event["exportManifest"]), day, utc_now())
     key = f"sales/{report.day}.json"
-    s3().put_object(
+    default_s3().put_object(  # the client the export is read with: one per instance
         Bucket=settings.reports_bucket_name,
         Key=key,
         Body=report.model_dump_json(indent=2).encode(),

@@ -76,6 +76,12 @@ def export(request: dict[str, Any]) -> str:
     return str(description["ExportManifest"])
 
 
+def data_file_of(s3: Any, manifest: str) -> str:
+    """The export's (one) data file, as its manifests name it."""
+    files_key = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest)["Body"].read())["manifestFilesS3Key"]
+    return str(json.loads(s3.get_object(Bucket=BUCKET, Key=files_key)["Body"].read())["dataFileS3Key"])
+
+
 def build(module: ModuleType, day: datetime, manifest: str) -> dict[str, Any]:
     event = {"day": day.date().isoformat(), "exportManifest": manifest}
     response: dict[str, Any] = module.lambda_handler(event, FakeLambdaContext())
@@ -199,8 +205,7 @@ def test_an_export_with_a_line_lost_fails_the_step_and_writes_no_report(
     yesterday = midnight(utc_now()) - timedelta(days=1)
     a_day_of_orders(orders_table, catalog_table, yesterday)
     manifest = export({"ExportType": "FULL_EXPORT"})
-    files_key = json.loads(reports_bucket.get_object(Bucket=BUCKET, Key=manifest)["Body"].read())["manifestFilesS3Key"]
-    data_key = json.loads(reports_bucket.get_object(Bucket=BUCKET, Key=files_key)["Body"].read())["dataFileS3Key"]
+    data_key = data_file_of(reports_bucket, manifest)
     lines = gzip.decompress(reports_bucket.get_object(Bucket=BUCKET, Key=data_key)["Body"].read()).splitlines()
     reports_bucket.put_object(Bucket=BUCKET, Key=data_key, Body=gzip.compress(b"\n".join(lines[1:]) + b"\n"))
 
@@ -216,8 +221,7 @@ def test_an_export_with_a_data_file_missing_fails_the_step(
     yesterday = midnight(utc_now()) - timedelta(days=1)
     a_day_of_orders(orders_table, catalog_table, yesterday)
     manifest = export({"ExportType": "FULL_EXPORT"})
-    files_key = json.loads(reports_bucket.get_object(Bucket=BUCKET, Key=manifest)["Body"].read())["manifestFilesS3Key"]
-    data_key = json.loads(reports_bucket.get_object(Bucket=BUCKET, Key=files_key)["Body"].read())["dataFileS3Key"]
+    data_key = data_file_of(reports_bucket, manifest)
     reports_bucket.delete_object(Bucket=BUCKET, Key=data_key)
 
     with pytest.raises(ExportIncomplete, match="missing"):

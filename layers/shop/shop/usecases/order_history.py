@@ -3,6 +3,9 @@ flattened into one order-event row, or None when it is not an order's status cha
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -46,6 +49,17 @@ def _iso_from_epoch_millis(value: Any) -> str:
         raise MalformedChange("ApproximateCreationDateTime is not epoch milliseconds")
     moment = datetime.fromtimestamp(value / 1000, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def change_of_record(data: str) -> dict[str, Any]:
+    """The change a Firehose record carries: its data, base64 of DynamoDB's JSON object."""
+    try:
+        change = json.loads(base64.b64decode(data, validate=True))
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedChange(f"the record's data is not base64 JSON: {exc}") from exc
+    if not isinstance(change, dict):
+        raise MalformedChange("the record's data is not a JSON object")
+    return change
 
 
 def order_event_row(change: dict[str, Any]) -> dict[str, Any] | None:
