@@ -29,6 +29,9 @@ def cloud() -> Iterator[LocalCloud]:
     endpoints = running.start()
     try:
         seed(str(endpoints.outputs["CatalogTableName"]), running.client("dynamodb"))
+        # The seed's writes reach CatalogCacheFlushFunction through the Catalog table's stream: settle them here,
+        # or their flush may land between a test's two requests and empty the cache it is about to hit.
+        running.drain()
         yield running
         refused = {role: usage["denied"] for role, usage in running.iam.usage().items() if usage["denied"]}
         assert not refused, refused
