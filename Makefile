@@ -95,7 +95,7 @@ types: install ## Type-check (mypy, strict): the packages, then each function's 
 
 test: lint types browser $(CHECK_TOOLS) ## Everything CI runs: format check, lint, types, template checks, sam build and all tests
 	@test -n "$(PY313)" || { echo "no working python3.13 found (sam build needs it: pyenv install 3.13)"; exit 1; }
-	python -m pytest -n 3 --dist loadfile
+	python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 check: test ## Same as test: format check, lint, types and tests, as CI runs them
 

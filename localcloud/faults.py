@@ -59,7 +59,9 @@ _ALLOWED: Mapping[Fault, frozenset[str]] = {
     **{fault: frozenset({"table", "item", "operation"}) for fault in DYNAMODB_FAULTS},
     Fault.LAMBDA_THROTTLE: frozenset({"function"}),
     Fault.LAMBDA_SERVICE_ERROR: frozenset({"function"}),
-    Fault.LAMBDA_TIMEOUT_AFTER_EFFECTS: frozenset({"function"}),
+    # `seconds`: the time-out comes as if the function's Timeout were this, when shorter (a test's wait; AWS's is the
+    # function's own Timeout).
+    Fault.LAMBDA_TIMEOUT_AFTER_EFFECTS: frozenset({"function", "seconds"}),
     Fault.LAMBDA_SLOW: frozenset({"function", "seconds"}),
     Fault.LAMBDA_ERROR: frozenset({"function", "error", "message"}),
     Fault.REDELIVER: frozenset({"function", "source"}),

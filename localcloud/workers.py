@@ -568,8 +568,11 @@ class FunctionPool:
         )
 
     def _answer_late(self, outcome: _Outcome, rule: Rule) -> _Outcome:
-        """Hold the handler's answer back as the rule says (the slot stays taken), or make it a time-out."""
+        """Hold the handler's answer back as the rule says (the slot stays taken), or make it a time-out: at the
+        function's timeout, or at the rule's `seconds` when a time-out rule gives a shorter one."""
         timeout = self.spec.timeout_seconds
+        if rule.fault is Fault.LAMBDA_TIMEOUT_AFTER_EFFECTS and rule.seconds is not None:
+            timeout = min(timeout, rule.seconds)
         deadline = outcome.invoked_at + timeout
         if rule.fault is Fault.LAMBDA_SLOW:
             answer_at = time.monotonic() + (rule.seconds or 0.0)

@@ -1,5 +1,5 @@
 """The fault suite, small and seeded: the order story against a fresh local cloud with every fault of `make chaos`
-on, and every invariant counted at the end (`make chaos` runs the same at 200 orders)."""
+on, and every invariant counted at the end (`make chaos` runs the same at 200 orders, with whole time-outs)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
 ORDERS = 30
 SEED = 11
+# `make chaos` waits each time-out out in full (30 s for a stream consumer, whose shard waits with it); here the
+# callers see it after 3 s, so that the run fits the suite's budget. The fault is the same: the handler's effects
+# happened, and its caller was told it timed out.
+RULES = [{**rule, "seconds": 3} if rule["fault"] == "lambda.timeout-after-effects" else rule for rule in FAULTS]
 LAST_LINE = re.compile(
     r"^chaos: (\d+) orders, (\d+) faults injected, (\d+) not final, (\d+) stock drift, (\d+) money drift, "
     r"(\d+) double charges, (\d+) messages lost, (\d+) history rows lost$"
@@ -26,7 +30,7 @@ def run() -> tuple[Figures, list[str]]:
         orders=ORDERS,
         clients=5,
         seed=SEED,
-        rules=FAULTS,
+        rules=RULES,
         log=lambda _: None,
         progress=printed.append,
         # Shorter than `make chaos`'s minute, so that the unanswered approvals expire within the suite's budget.

@@ -55,6 +55,8 @@ def test_a_rule_is_read_from_its_toml_form_with_every_setting() -> None:
         ({"fault": "lambda.throttle", "probability": 1.5}, "between 0 and 1"),
         ({"fault": "lambda.throttle", "nth": 0}, "counts from 1"),
         ({"fault": "lambda.throttle", "probability": "often"}, "lambda.throttle"),
+        ({"fault": "lambda.throttle", "seconds": 3}, "unknown setting seconds"),  # only the slow and time-out faults
+        ({"fault": "lambda.timeout-after-effects", "seconds": 0}, "seconds must be positive"),
     ],
 )
 def test_a_rule_that_cannot_be_used_is_refused_with_its_reason(raw: dict[str, Any], complaint: str) -> None:

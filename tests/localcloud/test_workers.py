@@ -891,6 +891,28 @@ def test_a_timeout_after_effects_fault_lets_the_handler_finish_then_times_out_wh
     assert pool.invoke(event).cold
 
 
+@pytest.mark.parametrize(("seconds", "reported"), [(0.3, 0.3), (5, 1.0)], ids=["shorter", "longer"])
+def test_a_timeout_fault_with_seconds_times_out_as_if_the_timeout_were_that_long_when_shorter(
+    write_function: WriteFunction, start_pool: StartPool, tmp_path: Path, seconds: float, reported: float
+) -> None:
+    rule = Rule(Fault.LAMBDA_TIMEOUT_AFTER_EFFECTS, function="echo", nth=2, seconds=seconds)
+    pool = start_pool(write_function(COUNTED, timeout=1.0), faults=plan_of(rule))
+    event = {"ran": str(tmp_path / "ran")}
+    pool.invoke(event)  # warm
+
+    started = time.monotonic()
+    timed_out = pool.invoke(event)
+    elapsed = time.monotonic() - started
+
+    assert len(runs(tmp_path / "ran")) == 2  # the handler ran to the end: its effects happened
+    # As if the function's timeout were the rule's seconds, never longer than its own (1 s).
+    assert answer(timed_out) == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"Task timed out after {reported:.2f} seconds",
+    }
+    assert reported <= elapsed < reported + 0.6
+
+
 def test_a_slow_fault_within_the_timeout_holds_the_answer_back_and_keeps_the_worker(
     write_function: WriteFunction, start_pool: StartPool, tmp_path: Path
 ) -> None:

@@ -172,3 +172,26 @@ def test_the_outputs_name_the_vault_the_plan_and_the_restore_role(cloudformation
     assert outputs["BackupVaultArn"]["Value"] == {"Fn::GetAtt": ["BackupVault", "BackupVaultArn"]}
     assert outputs["BackupPlanId"]["Value"] == {"Ref": "BackupPlan"}
     assert outputs["BackupRoleArn"]["Value"] == {"Fn::GetAtt": ["BackupRole", "Arn"]}
+
+
+def test_a_backup_or_copy_job_that_does_not_succeed_pages_the_ops_topic(cloudformation: dict[str, Any]) -> None:
+    alarm = checks.resources(cloudformation, "AWS::CloudWatch::Alarm")["BackupJobsFailedAlarm"]["Properties"]
+    [summed] = [metric for metric in alarm["Metrics"] if metric.get("ReturnData")]
+    watched = {metric["Id"]: metric["MetricStat"] for metric in alarm["Metrics"] if not metric.get("ReturnData")}
+
+    # Every unsuccessful end of a job AWS Backup counts, for this stack's vault only.
+    assert {stat["Metric"]["MetricName"] for stat in watched.values()} == {
+        "NumberOfBackupJobsFailed",
+        "NumberOfBackupJobsAborted",
+        "NumberOfBackupJobsExpired",
+        "NumberOfCopyJobsFailed",
+    }
+    for stat in watched.values():
+        assert stat["Metric"]["Namespace"] == "AWS/Backup"
+        assert stat["Metric"]["Dimensions"] == [{"Name": "BackupVaultName", "Value": {"Ref": "BackupVault"}}]
+        assert stat["Stat"] == "Sum"
+    # Each one counts in the sum, a missing one as zero; one job is enough.
+    assert sorted(re.findall(r"FILL\((\w+), 0\)", summed["Expression"])) == sorted(watched)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"  # a day with no jobs counted is not a failure
+    assert alarm["AlarmActions"] == [{"Ref": "OpsTopic"}]
