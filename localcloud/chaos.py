@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import sys
 import threading
@@ -384,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         if log_file is not None:
             log_file.write(line + "\n")
+
+    if log_file is not None:
+        # The local cloud's own warnings (a batch refused, a transformation retried: the faults at work) go to the
+        # log with the rest, not between the report's lines.
+        handler = logging.StreamHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
     started = time.monotonic()
     try:
