@@ -41,8 +41,9 @@ class Shop:
 @pytest.fixture(scope="module")
 def shop() -> Iterator[Shop]:
     # Module scope: moto's backends are process-wide, so the cloud must be gone before other tests' mock_aws.
-    # The shortest approval timeout the template allows: one test leaves an approval unanswered on purpose.
-    cloud = LocalCloud(api_port=0, aws_port=0, parameters={"ApprovalTimeoutSeconds": "60"}, log=lambda _: None)
+    # Approvals expire after 30 s (the template allows 10): one test leaves an approval unanswered on purpose and
+    # waits for it, while the others decide theirs within seconds.
+    cloud = LocalCloud(api_port=0, aws_port=0, parameters={"ApprovalTimeoutSeconds": "30"}, log=lambda _: None)
     endpoints = cloud.start()
     try:
         seed(str(endpoints.outputs["CatalogTableName"]), cloud.client("dynamodb"))

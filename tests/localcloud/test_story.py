@@ -56,8 +56,8 @@ def wait_for(shop: Shop, order_id: str, statuses: set[str], timeout: float = 30)
 
 @pytest.fixture(scope="module")
 def unanswered_order(shop: Shop) -> dict[str, Any]:
-    """A large order that nobody approves, placed when the module starts so that its approval (60 s, the
-    template's minimum) expires while the other tests run; the last test checks how it ended."""
+    """A large order that nobody approves, placed when the module starts so that its approval (30 s: the shop
+    fixture's) expires while the other tests run; the last test checks how it ended."""
     order = place(shop, "story-unanswered", [{"productId": "espresso-machine", "quantity": 1}])
     waiting = wait_for(shop, order["orderId"], {"AWAITING_APPROVAL", *FINAL})
     assert waiting["status"] == "AWAITING_APPROVAL"
@@ -298,7 +298,7 @@ def test_a_cancel_while_awaiting_approval_ends_the_workflow_and_releases_the_sto
 def test_an_approval_nobody_answers_expires_and_the_order_is_rejected(
     shop: Shop, unanswered_order: dict[str, Any]
 ) -> None:
-    # Placed at the start of the module: by now most of its 60 s have passed.
+    # Placed at the start of the module: by now most of its 30 s have passed.
     rejected = wait_for(shop, unanswered_order["orderId"], FINAL, timeout=90)
 
     assert rejected["status"] == "REJECTED"
