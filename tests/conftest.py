@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from hypothesis import settings
 
 # Fake credentials and region, and the variables template.yaml gives the functions (names are local).
@@ -68,21 +67,3 @@ settings.register_profile("repo", deadline=None, max_examples=100)
 settings.load_profile("repo")
 
 pytest_plugins = ["tests.support.fixtures"]
-
-# The longest test files first. `make test` runs files on 3 workers (`--dist loadfile`), each taking the next file in
-# collection order: a file of minutes that comes up last keeps the run waiting on it alone, while one that starts
-# first overlaps everything else. Only the order changes; each file still runs whole on one worker. The Makefile's
-# `--no-loadscope-reorder` keeps this order: without it, xdist sends the files with the most tests first, which put
-# the chaos run (3 tests, 2 to 3 minutes) among the last files and the whole run minutes later.
-LONGEST_FIRST = (
-    "tests/localcloud/test_chaos.py",
-    "tests/workflow/test_faults.py",
-    "tests/workflow/test_paths.py",
-    "tests/localcloud/test_story.py",
-    "tests/localcloud/test_run.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
